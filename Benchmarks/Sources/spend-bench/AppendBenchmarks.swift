@@ -1,0 +1,101 @@
+import LedgerCore
+import LedgerLMDB
+
+/// Durable appends from one caller, sequential, at batch sizes 1, 100, 1,000 and 10,000 events
+/// per `append` call, each against the raw-LMDB ceiling at the same batch size.
+///
+/// Each call's events are made before its clock starts; the throughput is the events divided by
+/// the sum of the timed `append` calls (the store's time, not the producer's).
+enum AppendBenchmarks {
+    /// One batch size and how many events to write with it.
+    struct Case: Sendable {
+        var batch: Int
+        var events: Int
+    }
+
+    static func cases(quick: Bool) -> [Case] {
+        quick
+            ? [Case(batch: 1, events: 200), Case(batch: 100, events: 5_000),
+               Case(batch: 1_000, events: 20_000), Case(batch: 10_000, events: 50_000)]
+            : [Case(batch: 1, events: 3_000), Case(batch: 100, events: 100_000),
+               Case(batch: 1_000, events: 1_000_000), Case(batch: 10_000, events: 1_000_000)]
+    }
+
+    /// The targets of the issue that apply to durable appends from one caller.
+    static let batchTarget = Target(text: "≥ 700,000 events/s") { $0.rate >= 700_000 }
+    static let singleTarget = Target(text: "p50 ≤ 0.5 ms") { ($0.p50 ?? .max) <= 500_000 }
+
+    /// Runs every batch size (or only batch 1 when `singleOnly`), printing and recording rows.
+    static func run(scratch: Scratch, quick: Bool, report: Report, singleOnly: Bool = false) async throws {
+        let chosen = cases(quick: quick).filter { !singleOnly || $0.batch == 1 }
+        for c in chosen {
+            print("durable append, batch \(Format.count(c.batch)), \(Format.count(c.events)) events, one caller")
+            let ceiling = try Ceiling.durableAppend(batch: c.batch, events: c.events, scratch: scratch)
+            report.ceiling(ceiling)
+            let figure = try await durableAppend(batch: c.batch, events: c.events, scratch: scratch)
+            report.add(Row(figure: figure, ceiling: ceiling, target: c.batch == 10_000 ? batchTarget : nil))
+            if c.batch == 1 {
+                var single = figure
+                single.name = "single durable append (one caller, batch 1)"
+                report.add(Row(figure: single, ceiling: ceiling, metric: .p50Latency, target: singleTarget))
+            }
+        }
+    }
+
+    /// `events` events appended to a fresh durable (fsync) ledger in calls of `batch` events;
+    /// latencies are per `append` call.
+    static func durableAppend(batch: Int, events: Int, scratch: Scratch) async throws -> Figure {
+        let path = try scratch.fresh("append-\(batch)")
+        defer { scratch.remove(path) }
+        let store = try LMDBEventStore.open(at: path, options: LMDBOptions(durability: .fsync))
+        var latencies: [UInt64] = []
+        latencies.reserveCapacity(events / batch + 1)
+        var written = 0
+        while written < events {
+            let count = min(batch, events - written)
+            let proposed = Workload.batch(from: written, count: count)
+            let start = monotonicNanos()
+            let result = try await store.append(proposed)
+            latencies.append(monotonicNanos() - start)
+            guard result.appendedCount == count else {
+                throw BenchError("append wrote \(result.appendedCount) of \(count) events")
+            }
+            written += count
+        }
+        let head = try store.head()
+        store.close()
+        guard head.seq == UInt64(events) else { throw BenchError("head is \(head.seq), expected \(events)") }
+        let stats = Latencies(latencies)
+        return Figure(
+            name: "durable append, batch \(Format.count(batch))", events: events,
+            seconds: Double(stats.total) / 1e9, latencies: stats)
+    }
+}
+
+/// The raw-LMDB ceilings that are writes (see ``RawLMDB``).
+enum Ceiling {
+    /// `events` events written to a fresh raw environment, one durable transaction per `batch`
+    /// events, the bytes encoded before each transaction's clock starts. Latencies are per commit.
+    static func durableAppend(batch: Int, events: Int, scratch: Scratch, name: String? = nil) throws -> Figure {
+        let path = try scratch.fresh("raw-\(batch)", create: true)
+        defer { scratch.remove(path) }
+        let raw = try RawLMDB(path: path, readOnly: false)
+        defer { raw.close() }
+        var encoder = ChainEncoder()
+        var latencies: [UInt64] = []
+        latencies.reserveCapacity(events / batch + 1)
+        var written = 0
+        while written < events {
+            let count = min(batch, events - written)
+            let firstSeq = encoder.seq + 1
+            let values = encoder.encode(Workload.batch(from: written, count: count), recordedAt: SystemClock().now())
+            latencies.append(try measure { try raw.appendBatch(values, firstSeq: firstSeq) })
+            written += count
+        }
+        guard try raw.lastSeq() == UInt64(events) else { throw BenchError("raw ceiling wrote the wrong count") }
+        let stats = Latencies(latencies)
+        return Figure(
+            name: name ?? "raw LMDB durable, batch \(Format.count(batch))", events: events,
+            seconds: Double(stats.total) / 1e9, latencies: stats)
+    }
+}

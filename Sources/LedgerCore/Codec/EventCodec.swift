@@ -1,0 +1,344 @@
+import Foundation
+
+/// The canonical, versioned binary form of a stored event (format 1), and its decoder.
+///
+/// The bytes are what the hash chain covers and what every backend stores, so one event has one
+/// byte form everywhere. All integers are little-endian. The layout is documented in
+/// `Docs/EventFormat.md`; in short:
+///
+/// ```
+/// 0  u8  format (1)        1  u8  payload encoding   2  u16 schema
+/// 4  u16 presence bits     6  u16 metadata count      8  u64 seq
+/// 16 u64 version           24 i64 recordedAt (ns)     32 i64 occurredAt (ns)
+/// 40 16 bytes id           56 [causation 16] [correlation 16]
+/// then u16-length strings: stream, type, each present dimension, metadata key/value pairs
+/// sorted by key; then u32 payload length and payload; then the 32-byte chain hash.
+/// ```
+///
+/// The canonical bytes are everything before the hash.
+public enum EventCodec {
+    /// The format version this build writes and the newest it reads.
+    public static let formatVersion: UInt8 = 1
+    /// Bytes of the fixed header, before the optional causation and correlation ids.
+    public static let fixedHeaderBytes = 56
+    public static let hashBytes = 32
+    /// Byte offset of `recordedAt` in an encoded event, for binary search without decoding.
+    public static let recordedAtOffset = 24
+    public static let seqOffset = 8
+    public static let occurredAtOffset = 32
+
+    static let dimensionCount = 9
+    static let causationBit: UInt16 = 1 << 9
+    static let correlationBit: UInt16 = 1 << 10
+
+    // MARK: Validation
+
+    /// Checks a proposal against the format and ``Limits``; the error names the field.
+    public static func validate(_ event: ProposedEvent, batchIndex: Int? = nil) throws(LedgerError) {
+        func fail(_ code: LedgerError.Code, _ field: String, _ why: String) -> LedgerError {
+            LedgerError(code, "\(field): \(why)", batchIndex: batchIndex, field: field)
+        }
+        let streamBytes = event.stream.utf8.count
+        if streamBytes == 0 { throw fail(.invalidEvent, "stream", "must not be empty") }
+        if streamBytes > Limits.streamNameBytesMax {
+            throw fail(.limitExceeded, "stream", "is \(streamBytes) bytes, over the limit of \(Limits.streamNameBytesMax)")
+        }
+        if event.stream.utf8.contains(0) { throw fail(.invalidEvent, "stream", "must not contain a NUL byte") }
+        if !isNFC(event.stream) {
+            throw fail(
+                .invalidEvent, "stream",
+                "must be in Unicode normalization form C (two spellings of one name would be two streams on disk)")
+        }
+        let typeBytes = event.type.utf8.count
+        if typeBytes == 0 { throw fail(.invalidEvent, "type", "must not be empty") }
+        if typeBytes > Limits.eventTypeBytesMax {
+            throw fail(.limitExceeded, "type", "is \(typeBytes) bytes, over the limit of \(Limits.eventTypeBytesMax)")
+        }
+        for (index, name) in Dimensions.stringFieldNames.enumerated() {
+            if let value = event.dimensions[field: index], value.utf8.count > Limits.dimensionValueBytesMax {
+                throw fail(
+                    .limitExceeded, name,
+                    "is \(value.utf8.count) bytes, over the limit of \(Limits.dimensionValueBytesMax)")
+            }
+        }
+        if event.metadata.count > Limits.metadataEntriesMax {
+            throw fail(
+                .limitExceeded, "metadata", "has \(event.metadata.count) entries, over the limit of \(Limits.metadataEntriesMax)")
+        }
+        for (key, value) in event.metadata {
+            if key.isEmpty { throw fail(.invalidEvent, "metadata", "has an empty key") }
+            if key.utf8.count > Limits.metadataKeyBytesMax {
+                throw fail(.limitExceeded, "metadata.\(key.prefix(32))", "key is over \(Limits.metadataKeyBytesMax) bytes")
+            }
+            if value.utf8.count > Limits.metadataValueBytesMax {
+                throw fail(.limitExceeded, "metadata.\(key)", "value is over \(Limits.metadataValueBytesMax) bytes")
+            }
+        }
+        if event.payload.count > Limits.eventPayloadBytesMax {
+            throw fail(
+                .limitExceeded, "payload", "is \(event.payload.count) bytes, over the limit of \(Limits.eventPayloadBytesMax)")
+        }
+    }
+
+    /// Stream names are compared by their bytes on disk but by canonical equivalence in Swift; only
+    /// NFC names make the two agree. ASCII (the usual case) is NFC without further work.
+    static func isNFC(_ text: String) -> Bool {
+        if text.utf8.allSatisfy({ $0 < 0x80 }) { return true }
+        return text.utf8.elementsEqual(text.precomposedStringWithCanonicalMapping.utf8)
+    }
+
+    // MARK: Encoding
+
+    /// Bytes the encoded event takes, hash included. The proposal must have passed ``validate(_:batchIndex:)``.
+    public static func encodedSize(of event: ProposedEvent) -> Int {
+        var size = fixedHeaderBytes + 4 + hashBytes
+        if event.dimensions.causation != nil { size += 16 }
+        if event.dimensions.correlation != nil { size += 16 }
+        size += 2 + event.stream.utf8.count + 2 + event.type.utf8.count
+        for index in 0..<dimensionCount {
+            if let value = event.dimensions[field: index] { size += 2 + value.utf8.count }
+        }
+        for (key, value) in event.metadata { size += 4 + key.utf8.count + value.utf8.count }
+        return size + event.payload.count
+    }
+
+    /// Writes the canonical bytes of `event` at position (`seq`, `version`, `recordedAt`) into
+    /// `buffer`, which must be exactly ``encodedSize(of:)`` bytes, then the chain hash that links it
+    /// to `previous`. Returns that hash.
+    @discardableResult
+    public static func encode(
+        _ event: ProposedEvent, seq: UInt64, version: UInt64, recordedAt: LedgerTime,
+        previous: ChainHash, into buffer: UnsafeMutableRawBufferPointer
+    ) -> ChainHash {
+        precondition(seq > 0 && version > 0, "seq and version start at 1")
+        var writer = ByteWriter(buffer)
+        var presence: UInt16 = 0
+        for index in 0..<dimensionCount where event.dimensions[field: index] != nil {
+            presence |= 1 << UInt16(index)
+        }
+        if event.dimensions.causation != nil { presence |= causationBit }
+        if event.dimensions.correlation != nil { presence |= correlationBit }
+        writer.write(formatVersion)
+        writer.write(event.payloadEncoding.rawValue)
+        writer.write(event.schema)
+        writer.write(presence)
+        writer.write(UInt16(event.metadata.count))
+        writer.write(seq)
+        writer.write(version)
+        writer.write(recordedAt.nanosecondsSinceEpoch)
+        writer.write(event.occurredAt.nanosecondsSinceEpoch)
+        writer.write(event.id)
+        if let causation = event.dimensions.causation { writer.write(causation) }
+        if let correlation = event.dimensions.correlation { writer.write(correlation) }
+        writer.writeString(event.stream)
+        writer.writeString(event.type)
+        for index in 0..<dimensionCount {
+            if let value = event.dimensions[field: index] { writer.writeString(value) }
+        }
+        if !event.metadata.isEmpty {
+            for key in event.metadata.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+                writer.writeString(key)
+                writer.writeString(event.metadata[key]!)
+            }
+        }
+        writer.write(UInt32(event.payload.count))
+        writer.writeBytes(event.payload)
+        let canonicalCount = writer.offset
+        precondition(canonicalCount + hashBytes == buffer.count, "encodedSize and encode disagree")
+        let hash = previous.chained(with: UnsafeRawBufferPointer(rebasing: buffer[0..<canonicalCount]))
+        hash.store(to: buffer.baseAddress! + canonicalCount)
+        return hash
+    }
+
+    /// The encoded bytes of `event` at the given position, as a new array.
+    public static func encode(
+        _ event: ProposedEvent, seq: UInt64, version: UInt64, recordedAt: LedgerTime, previous: ChainHash
+    ) -> (bytes: [UInt8], hash: ChainHash) {
+        var hash = ChainHash.genesis
+        let bytes = [UInt8](unsafeUninitializedCapacity: encodedSize(of: event)) { buffer, count in
+            hash = encode(
+                event, seq: seq, version: version, recordedAt: recordedAt, previous: previous,
+                into: UnsafeMutableRawBufferPointer(buffer))
+            count = buffer.count
+        }
+        return (bytes, hash)
+    }
+
+    // MARK: Decoding
+
+    /// Decodes a whole stored event. Throws ``LedgerError/Code/corrupted`` (or
+    /// ``LedgerError/Code/unsupportedFormat``) when the bytes are not a valid encoding.
+    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(LedgerError) -> RecordedEvent {
+        var reader = ByteReader(bytes)
+        // The smallest valid event: one-byte stream and type (each after its u16 length), an
+        // empty payload (its u32 length) and the hash.
+        guard bytes.count >= fixedHeaderBytes + 3 + 3 + 4 + hashBytes else {
+            throw LedgerError(.corrupted, "a stored event is \(bytes.count) bytes, shorter than any valid event")
+        }
+        let format = reader.readByte()
+        guard format == formatVersion else {
+            throw LedgerError(
+                .unsupportedFormat, "a stored event has format \(format); this build reads format \(formatVersion)")
+        }
+        guard let encoding = PayloadEncoding(rawValue: reader.readByte()) else {
+            throw LedgerError(.corrupted, "a stored event has an unknown payload encoding")
+        }
+        let schema: UInt16 = reader.read()
+        let presence: UInt16 = reader.read()
+        let metadataCount: UInt16 = reader.read()
+        let seq: UInt64 = reader.read()
+        let version: UInt64 = reader.read()
+        let recordedAt: Int64 = reader.read()
+        let occurredAt: Int64 = reader.read()
+        let id = reader.readID()
+        var dimensions = Dimensions()
+        do throws(LedgerError) {
+            if presence & causationBit != 0 { dimensions.causation = try reader.checkedID() }
+            if presence & correlationBit != 0 { dimensions.correlation = try reader.checkedID() }
+            let stream = try reader.readString()
+            let type = try reader.readString()
+            for index in 0..<dimensionCount where presence & (1 << UInt16(index)) != 0 {
+                dimensions[field: index] = try reader.readString()
+            }
+            var metadata: [String: String] = [:]
+            if metadataCount > 0 {
+                metadata.reserveCapacity(Int(metadataCount))
+                for _ in 0..<metadataCount {
+                    let key = try reader.readString()
+                    metadata[key] = try reader.readString()
+                }
+            }
+            let payloadCount = Int(try reader.checkedRead() as UInt32)
+            let payload = try reader.readBytes(payloadCount)
+            guard reader.offset + hashBytes == bytes.count else {
+                throw LedgerError(.corrupted, "event \(seq) has \(bytes.count - reader.offset - hashBytes) stray bytes")
+            }
+            let hash = ChainHash(bytes: UnsafeRawBufferPointer(rebasing: bytes[reader.offset...]))
+            return RecordedEvent(
+                seq: seq, stream: stream, version: version, id: id,
+                recordedAt: LedgerTime(nanosecondsSinceEpoch: recordedAt),
+                occurredAt: LedgerTime(nanosecondsSinceEpoch: occurredAt), type: type, schema: schema,
+                dimensions: dimensions, metadata: metadata, payloadEncoding: encoding, payload: payload, hash: hash)
+        } catch {
+            throw LedgerError(.corrupted, "event \(seq) does not decode: \(error.message)", seq: seq)
+        }
+    }
+
+    /// `seq` of an encoded event, read in place.
+    @inlinable
+    public static func seq(in bytes: UnsafeRawBufferPointer) -> UInt64 {
+        UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: seqOffset, as: UInt64.self))
+    }
+
+    /// `recordedAt` of an encoded event, read in place.
+    @inlinable
+    public static func recordedAt(in bytes: UnsafeRawBufferPointer) -> LedgerTime {
+        LedgerTime(nanosecondsSinceEpoch: Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: recordedAtOffset, as: Int64.self)))
+    }
+
+    /// `occurredAt` of an encoded event, read in place.
+    @inlinable
+    public static func occurredAt(in bytes: UnsafeRawBufferPointer) -> LedgerTime {
+        LedgerTime(nanosecondsSinceEpoch: Int64(littleEndian: bytes.loadUnaligned(fromByteOffset: occurredAtOffset, as: Int64.self)))
+    }
+
+    /// The stored chain hash of an encoded event (its last 32 bytes).
+    public static func storedHash(in bytes: UnsafeRawBufferPointer) -> ChainHash {
+        ChainHash(bytes: UnsafeRawBufferPointer(rebasing: bytes[(bytes.count - hashBytes)...]))
+    }
+
+    /// The canonical bytes of an encoded event: everything but the trailing hash.
+    public static func canonicalBytes(in bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.count - hashBytes)])
+    }
+}
+
+/// Sequential little-endian writes into a buffer whose size was computed beforehand.
+struct ByteWriter {
+    let buffer: UnsafeMutableRawBufferPointer
+    var offset = 0
+
+    init(_ buffer: UnsafeMutableRawBufferPointer) { self.buffer = buffer }
+
+    mutating func write<T: FixedWidthInteger>(_ value: T) {
+        precondition(offset + MemoryLayout<T>.size <= buffer.count, "event buffer overrun")
+        buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+        offset += MemoryLayout<T>.size
+    }
+
+    mutating func write(_ id: EventID) {
+        write(id.high)
+        write(id.low)
+    }
+
+    mutating func writeBytes(_ bytes: [UInt8]) {
+        precondition(offset + bytes.count <= buffer.count, "event buffer overrun")
+        bytes.withUnsafeBytes { source in
+            if let base = source.baseAddress { (buffer.baseAddress! + offset).copyMemory(from: base, byteCount: source.count) }
+        }
+        offset += bytes.count
+    }
+
+    mutating func writeString(_ string: String) {
+        var string = string
+        string.withUTF8 { utf8 in
+            write(UInt16(utf8.count))
+            precondition(offset + utf8.count <= buffer.count, "event buffer overrun")
+            if let base = utf8.baseAddress { (buffer.baseAddress! + offset).copyMemory(from: base, byteCount: utf8.count) }
+            offset += utf8.count
+        }
+    }
+}
+
+/// Sequential little-endian reads, bounds-checked where the length comes from the data.
+struct ByteReader {
+    let bytes: UnsafeRawBufferPointer
+    var offset = 0
+
+    init(_ bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+    /// Unchecked read inside the fixed header (the caller checked the minimum size).
+    mutating func read<T: FixedWidthInteger>() -> T {
+        let value = T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+        offset += MemoryLayout<T>.size
+        return value
+    }
+
+    mutating func readByte() -> UInt8 {
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    mutating func readID() -> EventID {
+        let high: UInt64 = read()
+        let low: UInt64 = read()
+        return EventID(high: high, low: low)
+    }
+
+    mutating func checkedRead<T: FixedWidthInteger>() throws(LedgerError) -> T {
+        guard offset + MemoryLayout<T>.size <= bytes.count else { throw truncated() }
+        return read()
+    }
+
+    mutating func checkedID() throws(LedgerError) -> EventID {
+        guard offset + 16 <= bytes.count else { throw truncated() }
+        return readID()
+    }
+
+    mutating func readString() throws(LedgerError) -> String {
+        let count = Int(try checkedRead() as UInt16)
+        guard offset + count <= bytes.count else { throw truncated() }
+        defer { offset += count }
+        return String(decoding: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)]), as: UTF8.self)
+    }
+
+    mutating func readBytes(_ count: Int) throws(LedgerError) -> [UInt8] {
+        guard offset + count <= bytes.count else { throw truncated() }
+        defer { offset += count }
+        return Array(UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + count)]))
+    }
+
+    func truncated() -> LedgerError {
+        LedgerError(.corrupted, "a length field points past the end of the event")
+    }
+}

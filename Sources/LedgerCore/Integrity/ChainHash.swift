@@ -1,0 +1,57 @@
+import Crypto
+
+/// A SHA-256 link of the hash chain, held inline (four words, no heap allocation).
+///
+/// `hash(n) = SHA-256(hash(n-1) || canonicalBytes(n))`, with `hash(0)` = 32 zero bytes
+/// (``genesis``). Changing any byte of any stored event changes its hash and every hash after it,
+/// so a head hash printed in an audit report proves later that the log it came from is untouched.
+public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
+    public var w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64
+
+    public init(w0: UInt64, w1: UInt64, w2: UInt64, w3: UInt64) {
+        (self.w0, self.w1, self.w2, self.w3) = (w0, w1, w2, w3)
+    }
+
+    /// The hash before the first event: 32 zero bytes.
+    public static let genesis = ChainHash(w0: 0, w1: 0, w2: 0, w3: 0)
+
+    /// Reads 32 bytes as they are stored.
+    public init(bytes: UnsafeRawBufferPointer) {
+        precondition(bytes.count >= 32, "a chain hash is 32 bytes")
+        w0 = bytes.loadUnaligned(fromByteOffset: 0, as: UInt64.self)
+        w1 = bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self)
+        w2 = bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self)
+        w3 = bytes.loadUnaligned(fromByteOffset: 24, as: UInt64.self)
+    }
+
+    /// Parses 64 hex digits.
+    public init?(hex: some StringProtocol) {
+        guard hex.utf8.count == 64, let bytes = Hex.decode(hex) else { return nil }
+        self = bytes.withUnsafeBytes { ChainHash(bytes: $0) }
+    }
+
+    /// Writes the 32 bytes at `destination`.
+    public func store(to destination: UnsafeMutableRawPointer) {
+        destination.storeBytes(of: w0, toByteOffset: 0, as: UInt64.self)
+        destination.storeBytes(of: w1, toByteOffset: 8, as: UInt64.self)
+        destination.storeBytes(of: w2, toByteOffset: 16, as: UInt64.self)
+        destination.storeBytes(of: w3, toByteOffset: 24, as: UInt64.self)
+    }
+
+    public var bytes: [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        out.withUnsafeMutableBytes { store(to: $0.baseAddress!) }
+        return out
+    }
+
+    /// 64 lowercase hex digits, in stored byte order.
+    public var description: String { Hex.encode(bytes) }
+
+    /// The next link: SHA-256 over this hash and `canonicalBytes`.
+    public func chained(with canonicalBytes: UnsafeRawBufferPointer) -> ChainHash {
+        var hasher = SHA256()
+        withUnsafeBytes(of: self) { hasher.update(bufferPointer: $0) }
+        hasher.update(bufferPointer: canonicalBytes)
+        return hasher.finalize().withUnsafeBytes { ChainHash(bytes: $0) }
+    }
+}

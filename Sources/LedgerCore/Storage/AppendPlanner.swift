@@ -1,0 +1,85 @@
+/// What a backend answers while an append batch is planned, inside its write transaction.
+package protocol AppendPlanningContext {
+    /// The highest version of `stream`, including events planned earlier in the same transaction.
+    mutating func currentVersion(of stream: String) throws -> UInt64
+    /// `(seq, version)` of the stored (or earlier-planned) event with this id.
+    mutating func storedPosition(of id: EventID) throws -> (seq: UInt64, version: UInt64)?
+}
+
+/// The backend-independent rules of one append: validation, idempotency, expected versions and
+/// version assignment. Every backend plans with it, so all of them decide alike.
+package enum AppendPlanner {
+    /// One event to write: its index in the batch and its stream version.
+    package struct Write {
+        package var index: Int
+        package var version: UInt64
+    }
+
+    package struct Plan {
+        /// Positions for every event; for new events `seq` is 0 until the backend assigns it.
+        package var positions: [EventPosition]
+        package var writes: [Write]
+    }
+
+    /// Checks a batch without the store: the batch size, each event's fields, ids unique in the batch.
+    package static func validate(_ events: [ProposedEvent]) throws(LedgerError) {
+        guard events.count <= Limits.batchEventCountMax else {
+            throw LedgerError(
+                .limitExceeded, "a batch of \(events.count) events is over the limit of \(Limits.batchEventCountMax)",
+                field: "batch")
+        }
+        var seen = Set<EventID>(minimumCapacity: events.count)
+        for (index, event) in events.enumerated() {
+            try EventCodec.validate(event, batchIndex: index)
+            if !seen.insert(event.id).inserted {
+                throw LedgerError(
+                    .duplicateIDInBatch, "id \(event.id) appears twice in one batch", batchIndex: index, field: "id")
+            }
+        }
+    }
+
+    /// Plans a validated batch against the store's current state.
+    package static func plan(
+        _ events: [ProposedEvent], expecting expectations: [String: ExpectedVersion],
+        in context: inout some AppendPlanningContext
+    ) throws -> Plan {
+        var positions = [EventPosition]()
+        positions.reserveCapacity(events.count)
+        var duplicates = 0
+        for event in events {
+            if let stored = try context.storedPosition(of: event.id) {
+                positions.append(EventPosition(seq: stored.seq, version: stored.version, isDuplicate: true))
+                duplicates += 1
+            } else {
+                positions.append(EventPosition(seq: 0, version: 0, isDuplicate: false))
+            }
+        }
+        // A retried batch (every event already stored) succeeds without re-checking expectations,
+        // which the first attempt already moved past. An empty batch still checks them.
+        if duplicates == events.count, !events.isEmpty { return Plan(positions: positions, writes: []) }
+
+        for (stream, expected) in expectations.sorted(by: { $0.key < $1.key }) {
+            let current = try context.currentVersion(of: stream)
+            guard expected.admits(current) else {
+                throw LedgerError(
+                    .wrongExpectedVersion,
+                    "stream \(stream) is at version \(current), the append expected \(expected)", field: "stream")
+            }
+        }
+        var next: [String: UInt64] = [:]
+        var writes = [Write]()
+        writes.reserveCapacity(events.count - duplicates)
+        for (index, event) in events.enumerated() where !positions[index].isDuplicate {
+            let version: UInt64
+            if let last = next[event.stream] {
+                version = last + 1
+            } else {
+                version = try context.currentVersion(of: event.stream) + 1
+            }
+            next[event.stream] = version
+            positions[index].version = version
+            writes.append(Write(index: index, version: version))
+        }
+        return Plan(positions: positions, writes: writes)
+    }
+}

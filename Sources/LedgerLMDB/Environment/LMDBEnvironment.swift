@@ -1,0 +1,392 @@
+import CLMDB
+import LedgerCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The named databases of a ledger environment. See `Docs/EventFormat.md` for their keys.
+struct LedgerDatabases {
+    /// seq (native UInt64, MDB_INTEGERKEY) -> encoded event.
+    var events: MDB_dbi = 0
+    /// stream UTF-8, 0x00, version (big-endian UInt64) -> seq.
+    var streams: MDB_dbi = 0
+    /// id (16 bytes, big-endian) -> seq.
+    var ids: MDB_dbi = 0
+    /// occurredAt (big-endian, sign-flipped), seq (big-endian) -> empty.
+    var occurred: MDB_dbi = 0
+    /// Reserved for projection and actor snapshots.
+    var snapshots: MDB_dbi = 0
+    /// Reserved for projection checkpoints.
+    var checkpoints: MDB_dbi = 0
+    /// format version, chain head, creation time.
+    var meta: MDB_dbi = 0
+}
+
+/// One open LMDB environment: the directory, its named databases, and the gate that lets the map
+/// grow while no read transaction of this process is open.
+///
+/// `@unchecked Sendable`: `env` and the dbi handles are immutable after `open` and LMDB allows
+/// them to be used from any thread (`MDB_NOTLS`); the mutable reader/resize counters are only
+/// touched under `gate`.
+final class LMDBEnvironment: @unchecked Sendable {
+    static let formatKey = "format"
+    static let headKey = "head"
+    static let createdKey = "created_at"
+    static let supportedFormat: UInt32 = 1
+
+    let path: String
+    let env: OpaquePointer
+    let dbs: LedgerDatabases
+    let readOnly: Bool
+    let mapSizeBytesMax: Int
+
+    private let gate = ConditionLock()
+    private var activeReaders = 0
+    private var resizing = false
+    private(set) var mapSizeBytes: Int
+    private var lockDescriptor: Int32 = -1
+    private var closed = false
+
+    private init(path: String, env: OpaquePointer, dbs: LedgerDatabases, options: LMDBOptions, lockDescriptor: Int32) {
+        self.path = path
+        self.env = env
+        self.dbs = dbs
+        self.readOnly = options.readOnly
+        self.mapSizeBytes = options.mapSizeBytes
+        self.mapSizeBytesMax = options.mapSizeBytesMax
+        self.lockDescriptor = lockDescriptor
+    }
+
+    // MARK: Opening
+
+    static func open(path: String, options: LMDBOptions) throws(LedgerError) -> LMDBEnvironment {
+        try prepareDirectory(path, options: options)
+        let lockDescriptor = options.readOnly ? -1 : try takeWriterLock(path)
+        var envPointer: OpaquePointer?
+        do throws(LedgerError) {
+            try LMDBResult.check(mdb_env_create(&envPointer), "creating the LMDB environment")
+            guard let env = envPointer else { throw LedgerError(.storage, "mdb_env_create returned no environment") }
+            try LMDBResult.check(mdb_env_set_maxdbs(env, 8), "setting the database count")
+            try LMDBResult.check(mdb_env_set_maxreaders(env, 512), "setting the reader count")
+            try LMDBResult.check(mdb_env_set_mapsize(env, options.mapSizeBytes), "setting the map size")
+            var flags = UInt32(MDB_NOTLS)
+            if options.readOnly { flags |= UInt32(MDB_RDONLY) }
+            if options.durability == .noSync { flags |= UInt32(MDB_NOSYNC) }
+            var rc = mdb_env_open(env, path, flags, 0o644)
+            if rc == EACCES || rc == EROFS, options.readOnly {
+                // A ledger on read-only media: no lock file can be made. Safe only while nothing
+                // writes, which read-only media guarantees.
+                rc = mdb_env_open(env, path, flags | UInt32(MDB_NOLOCK), 0o644)
+            }
+            if rc != MDB_SUCCESS {
+                mdb_env_close(env)
+                envPointer = nil
+                throw LMDBResult.error(rc, "opening the ledger at \(path)")
+            }
+            let dbs = try openDatabases(env, path: path, options: options)
+            var info = MDB_envinfo()
+            mdb_env_info(env, &info)
+            let store = LMDBEnvironment(
+                path: path, env: env, dbs: dbs, options: options, lockDescriptor: lockDescriptor)
+            store.mapSizeBytes = max(options.mapSizeBytes, info.me_mapsize)
+            return store
+        } catch {
+            if let envPointer { mdb_env_close(envPointer) }
+            if lockDescriptor >= 0 { Glibc.close(lockDescriptor) }
+            throw error
+        }
+    }
+
+    /// Refuses a path that is a file, or a directory that holds something other than a ledger;
+    /// creates the directory for a new ledger.
+    private static func prepareDirectory(_ path: String, options: LMDBOptions) throws(LedgerError) {
+        var info = stat()
+        if stat(path, &info) != 0 {
+            guard errno == ENOENT else {
+                throw LedgerError(.storage, "cannot read \(path): \(String(cString: strerror(errno)))")
+            }
+            guard !options.readOnly, options.createIfMissing else {
+                throw LedgerError(.notFound, "no ledger at \(path): the directory does not exist")
+            }
+            try makeDirectories(path)
+            return
+        }
+        guard info.st_mode & S_IFMT == S_IFDIR else {
+            throw LedgerError(.notALedger, "\(path) is a file, not a ledger directory")
+        }
+        if access(path + "/data.mdb", F_OK) == 0 { return }
+        let entries = directoryEntries(path).filter { $0 != "writer.lock" && $0 != "lock.mdb" }
+        if !entries.isEmpty {
+            throw LedgerError(
+                .notALedger,
+                "\(path) is not a SpendLedger ledger: it holds \(entries.count) other file(s) (such as \(entries.sorted()[0])) and no data.mdb")
+        }
+        if options.readOnly || !options.createIfMissing {
+            throw LedgerError(.notFound, "no ledger at \(path): the directory is empty")
+        }
+    }
+
+    private static func makeDirectories(_ path: String) throws(LedgerError) {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/") {
+            prefix += component + "/"
+            if mkdir(prefix, 0o755) != 0, errno != EEXIST {
+                throw LMDBResult.error(errno, "creating the ledger directory \(prefix)")
+            }
+        }
+    }
+
+    private static func directoryEntries(_ path: String) -> [String] {
+        guard let directory = opendir(path) else { return [] }
+        defer { closedir(directory) }
+        var names: [String] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(cString: raw.bindMemory(to: CChar.self).baseAddress!)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    /// One writing process per ledger: an exclusive `flock` on `writer.lock`, held while open.
+    private static func takeWriterLock(_ path: String) throws(LedgerError) -> Int32 {
+        let lockPath = path + "/writer.lock"
+        let descriptor = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw LMDBResult.error(errno, "opening \(lockPath)") }
+        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
+            var holder = [UInt8](repeating: 0, count: 32)
+            let count = pread(descriptor, &holder, 31, 0)
+            Glibc.close(descriptor)
+            let pid = count > 0 ? String(decoding: holder[0..<count], as: UTF8.self) : "another process"
+            throw LedgerError(
+                .locked,
+                "the ledger at \(path) is open for writing by process \(pid); open it read-only, or stop that process")
+        }
+        let pid = Array("\(getpid())".utf8)
+        _ = ftruncate(descriptor, 0)
+        _ = pwrite(descriptor, pid, pid.count, 0)
+        return descriptor
+    }
+
+    private static func openDatabases(_ env: OpaquePointer, path: String, options: LMDBOptions) throws(LedgerError) -> LedgerDatabases {
+        var txn: OpaquePointer?
+        let txnFlags = options.readOnly ? UInt32(MDB_RDONLY) : 0
+        try LMDBResult.check(mdb_txn_begin(env, nil, txnFlags, &txn), "opening the ledger's databases")
+        var committed = false
+        defer { if !committed { mdb_txn_abort(txn) } }
+        var dbs = LedgerDatabases()
+        let create = options.readOnly ? 0 : UInt32(MDB_CREATE)
+        func open(_ name: String, _ flags: UInt32) throws(LedgerError) -> MDB_dbi {
+            var dbi: MDB_dbi = 0
+            let rc = mdb_dbi_open(txn, name, flags | create, &dbi)
+            if rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE {
+                throw LedgerError(.notALedger, "\(path) is an LMDB environment but not a SpendLedger ledger (no '\(name)' database)")
+            }
+            try LMDBResult.check(rc, "opening the '\(name)' database")
+            return dbi
+        }
+        dbs.meta = try open("meta", 0)
+        let format = try readFormat(txn!, dbs.meta)
+        if format == nil {
+            // Either a new ledger (nothing stored at all) or someone else's LMDB environment.
+            var stat = MDB_stat()
+            mdb_stat(txn, dbs.meta, &stat)
+            var main = MDB_stat()
+            mdb_stat(txn, MDB_dbi(1)  /* MAIN_DBI */, &main)
+            if stat.ms_entries > 0 || main.ms_entries > 1 || options.readOnly {
+                throw LedgerError(.notALedger, "\(path) is an LMDB environment but not a SpendLedger ledger (no format marker)")
+            }
+        } else if let format, format > supportedFormat {
+            throw LedgerError(
+                .unsupportedFormat,
+                "the ledger at \(path) has format version \(format); this build reads up to \(supportedFormat). Upgrade SpendLedger")
+        }
+        dbs.events = try open("events", UInt32(MDB_INTEGERKEY))
+        dbs.streams = try open("streams", 0)
+        dbs.ids = try open("ids", 0)
+        dbs.occurred = try open("occurred", 0)
+        dbs.snapshots = try open("snapshots", 0)
+        dbs.checkpoints = try open("checkpoints", 0)
+        if format == nil {
+            try putMeta(txn!, dbs.meta, formatKey, withUnsafeBytes(of: supportedFormat.littleEndian) { Array($0) })
+            let now = options.clock.now().nanosecondsSinceEpoch.littleEndian
+            try putMeta(txn!, dbs.meta, createdKey, withUnsafeBytes(of: now) { Array($0) })
+        }
+        // Committing (even a read-only transaction) is what keeps the dbi handles open.
+        try LMDBResult.check(mdb_txn_commit(txn), "opening the ledger's databases")
+        committed = true
+        return dbs
+    }
+
+    private static func readFormat(_ txn: OpaquePointer, _ meta: MDB_dbi) throws(LedgerError) -> UInt32? {
+        guard let bytes = try getMeta(txn, meta, formatKey) else { return nil }
+        guard bytes.count == 4 else { throw LedgerError(.corrupted, "the ledger's format marker is damaged") }
+        return bytes.withUnsafeBytes { UInt32(littleEndian: $0.loadUnaligned(as: UInt32.self)) }
+    }
+
+    static func getMeta(_ txn: OpaquePointer, _ meta: MDB_dbi, _ key: String) throws(LedgerError) -> [UInt8]? {
+        var keyBytes = Array(key.utf8)
+        var value: [UInt8]?
+        let rc = keyBytes.withUnsafeMutableBytes { raw in
+            var k = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
+            var v = MDB_val()
+            let rc = mdb_get(txn, meta, &k, &v)
+            if rc == MDB_SUCCESS { value = Array(UnsafeRawBufferPointer(start: v.mv_data, count: v.mv_size)) }
+            return rc
+        }
+        if rc == MDB_NOTFOUND { return nil }
+        try LMDBResult.check(rc, "reading ledger metadata '\(key)'")
+        return value
+    }
+
+    static func putMeta(_ txn: OpaquePointer, _ meta: MDB_dbi, _ key: String, _ value: [UInt8]) throws(LedgerError) {
+        var keyBytes = Array(key.utf8)
+        var valueBytes = value
+        let rc = keyBytes.withUnsafeMutableBytes { keyRaw in
+            valueBytes.withUnsafeMutableBytes { valueRaw in
+                var k = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
+                var v = MDB_val(mv_size: valueRaw.count, mv_data: valueRaw.baseAddress)
+                return mdb_put(txn, meta, &k, &v, 0)
+            }
+        }
+        try LMDBResult.check(rc, "writing ledger metadata '\(key)'")
+    }
+
+    // MARK: Head
+
+    /// The head stored in `meta`, read inside `txn`.
+    func head(in txn: OpaquePointer) throws(LedgerError) -> LogHead {
+        guard let bytes = try Self.getMeta(txn, dbs.meta, Self.headKey) else { return .empty }
+        guard bytes.count == 48 else { throw LedgerError(.corrupted, "the ledger's head record is damaged") }
+        return bytes.withUnsafeBytes { raw in
+            LogHead(
+                seq: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self)),
+                hash: ChainHash(bytes: UnsafeRawBufferPointer(rebasing: raw[8..<40])),
+                recordedAt: LedgerTime(nanosecondsSinceEpoch: Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 40, as: Int64.self))))
+        }
+    }
+
+    func storeHead(_ head: LogHead, in txn: OpaquePointer) throws(LedgerError) {
+        var bytes = [UInt8](repeating: 0, count: 48)
+        bytes.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: head.seq.littleEndian, toByteOffset: 0, as: UInt64.self)
+            head.hash.store(to: raw.baseAddress! + 8)
+            raw.storeBytes(of: head.recordedAt.nanosecondsSinceEpoch.littleEndian, toByteOffset: 40, as: Int64.self)
+        }
+        try Self.putMeta(txn, dbs.meta, Self.headKey, bytes)
+    }
+
+    // MARK: Transactions
+
+    /// Runs `body` in a read-only transaction. The transaction must not escape `body`.
+    func withReadTransaction<T>(_ body: (OpaquePointer) throws(LedgerError) -> T) throws(LedgerError) -> T {
+        try enterReader()
+        defer { exitReader() }
+        var txn: OpaquePointer?
+        var rc = mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn)
+        if rc == MDB_MAP_RESIZED {
+            // Another process grew the map: adopt its size and retry once.
+            exitReader()
+            adoptMapSize()
+            try enterReader()
+            rc = mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn)
+        }
+        try LMDBResult.check(rc, "starting a read transaction")
+        defer { mdb_txn_abort(txn) }
+        return try body(txn!)
+    }
+
+    private func enterReader() throws(LedgerError) {
+        let open = gate.withLock {
+            while resizing { gate.wait() }
+            guard !closed else { return false }
+            activeReaders += 1
+            return true
+        }
+        guard open else { throw LedgerError(.closed, "the ledger at \(path) is closed") }
+    }
+
+    private func exitReader() {
+        gate.withLock {
+            activeReaders -= 1
+            if activeReaders == 0 { gate.broadcast() }
+        }
+    }
+
+    /// Waits until no read transaction of this process is open, then runs `body` (a map resize).
+    private func whileNoReaders(_ body: () -> Void) {
+        gate.withLock {
+            while resizing { gate.wait() }
+            resizing = true
+            while activeReaders > 0 { gate.wait() }
+        }
+        body()
+        gate.withLock {
+            resizing = false
+            gate.broadcast()
+        }
+    }
+
+    private func adoptMapSize() {
+        whileNoReaders {
+            mdb_env_set_mapsize(env, 0)
+            var info = MDB_envinfo()
+            mdb_env_info(env, &info)
+            mapSizeBytes = info.me_mapsize
+        }
+    }
+
+    /// Doubles the map (up to the maximum). Call only from the writer, with no write transaction open.
+    func growMap() throws(LedgerError) {
+        guard mapSizeBytes < mapSizeBytesMax else {
+            throw LedgerError(
+                .mapFull,
+                "the ledger at \(path) reached its maximum map size of \(mapSizeBytesMax) bytes; reopen it with a larger LMDBOptions.mapSizeBytesMax")
+        }
+        let target = min(mapSizeBytes * 2, mapSizeBytesMax)
+        var rc: Int32 = 0
+        whileNoReaders {
+            rc = mdb_env_set_mapsize(env, target)
+            if rc == MDB_SUCCESS { mapSizeBytes = target }
+        }
+        try LMDBResult.check(rc, "growing the map to \(target) bytes")
+    }
+
+    func close() {
+        let shouldClose: Bool = gate.withLock {
+            guard !closed else { return false }
+            while activeReaders > 0 { gate.wait() }
+            closed = true
+            return true
+        }
+        guard shouldClose else { return }
+        mdb_env_close(env)
+        if lockDescriptor >= 0 {
+            Glibc.close(lockDescriptor)
+            lockDescriptor = -1
+        }
+    }
+
+    /// The error for a failed write or commit. A full file system often shows up as a short write,
+    /// which LMDB reports as EIO, so the free space is checked before blaming the device.
+    func writeFailure(_ code: Int32, _ action: String) -> LedgerError {
+        if code == EIO || code == ENOSPC || code == EFBIG {
+            var info = statvfs()
+            if statvfs(path, &info) == 0, UInt64(info.f_bavail) * UInt64(info.f_bsize) < 4 << 20 {
+                return LedgerError(
+                    .diskFull,
+                    "\(action): the file system holding \(path) is full; nothing of this write was stored. Free space and retry")
+            }
+        }
+        return LMDBResult.error(code, action)
+    }
+
+    /// Bytes of the data file on disk.
+    func dataFileBytes() -> UInt64 {
+        var info = stat()
+        guard stat(path + "/data.mdb", &info) == 0 else { return 0 }
+        return UInt64(info.st_size)
+    }
+}

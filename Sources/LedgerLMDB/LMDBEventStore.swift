@@ -1,0 +1,233 @@
+import CLMDB
+public import LedgerCore
+
+/// The embedded, durable event store: one LMDB environment (a directory) per ledger.
+///
+/// Guarantees, beyond every ``EventStore`` guarantee:
+/// - **Group commit.** Appends from any number of tasks are written by one writer thread; every
+///   append pending at a moment goes into one transaction and one fsync.
+/// - **Durability.** With ``LMDBOptions/Durability/fsync`` (the default) an append returns only
+///   after its transaction is on stable storage.
+/// - **One writing process.** A process that opens the ledger for writing holds an exclusive lock
+///   on `writer.lock`; a second writer gets ``LedgerError/Code/locked``. Any number of processes may
+///   open it read-only at the same time (LMDB's MVCC readers never block the writer).
+/// - **Plain LMDB.** The directory is a valid LMDB environment that `mdb_stat -a` and `mdb_dump`
+///   read; its databases are described in `Docs/EventFormat.md`.
+///
+/// ```swift
+/// let store = try LMDBEventStore.open(at: "ledger")
+/// try await store.append(ProposedEvent(stream: "run:run-42", type: "run.started", occurredAt: .init(nanosecondsSinceEpoch: 0)))
+/// ```
+public final class LMDBEventStore: EventStore {
+    let environment: LMDBEnvironment
+    private let writer: GroupCommitWriter?
+    public let headNotifier: HeadNotifier
+    /// The ledger's directory.
+    public var path: String { environment.path }
+
+    private init(environment: LMDBEnvironment, options: LMDBOptions) throws(LedgerError) {
+        self.environment = environment
+        let head = try environment.withReadTransaction { txn throws(LedgerError) in try environment.head(in: txn) }
+        self.headNotifier = HeadNotifier(head: head.seq)
+        self.writer =
+            options.readOnly
+            ? nil : GroupCommitWriter(environment: environment, clock: options.clock, notifier: headNotifier)
+    }
+
+    /// Opens the ledger in `path`, creating it when missing (unless read-only or told not to).
+    ///
+    /// - Throws: ``LedgerError`` with ``LedgerError/Code/notALedger`` for a directory that holds
+    ///   something else, ``LedgerError/Code/unsupportedFormat`` for a ledger from a newer build,
+    ///   ``LedgerError/Code/locked`` when another process writes it, ``LedgerError/Code/readOnly``
+    ///   for a directory this process may not write, ``LedgerError/Code/notFound`` for a missing
+    ///   ledger opened read-only.
+    public static func open(at path: String, options: LMDBOptions = LMDBOptions()) throws(LedgerError) -> LMDBEventStore {
+        let environment = try LMDBEnvironment.open(path: path, options: options)
+        do {
+            return try LMDBEventStore(environment: environment, options: options)
+        } catch {
+            environment.close()
+            throw error
+        }
+    }
+
+    deinit {
+        writer?.stop()
+        headNotifier.close()
+        environment.close()
+    }
+
+    // MARK: Writing
+
+    public func append(_ events: [ProposedEvent], expecting expectations: [String: ExpectedVersion]) async throws -> AppendResult {
+        guard let writer else {
+            throw LedgerError(.readOnly, "the ledger at \(path) is open read-only")
+        }
+        try AppendPlanner.validate(events)
+        if events.isEmpty, expectations.isEmpty {
+            return AppendResult(positions: [], head: try head())
+        }
+        return try await withCheckedThrowingContinuation { continuation in
+            writer.submit(.init(events: events, expectations: expectations, continuation: continuation))
+        }
+    }
+
+    /// Commits every append already queued, then closes the environment and releases the writer
+    /// lock. Later calls throw ``LedgerError/Code/closed``. Idempotent.
+    public func close() {
+        writer?.stop()
+        headNotifier.close()
+        environment.close()
+    }
+
+    // MARK: Reading
+
+    public func read(from seq: UInt64, maxCount: Int) throws -> [RecordedEvent] {
+        let count = min(maxCount, Limits.readEventCountMax)
+        guard count > 0 else { return [] }
+        return try environment.withReadTransaction { txn throws(LedgerError) in
+            var events: [RecordedEvent] = []
+            events.reserveCapacity(min(count, 1_024))
+            try environment.forEachEncoded(from: max(seq, 1), through: .max, in: txn) { (_, bytes) throws(LedgerError) in
+                events.append(try EventCodec.decode(bytes))
+                return events.count < count
+            }
+            return events
+        }
+    }
+
+    public func readStream(_ stream: String, fromVersion: UInt64, toVersion: UInt64, maxCount: Int) throws -> [RecordedEvent] {
+        guard maxCount > 0, fromVersion <= toVersion, !stream.isEmpty, !stream.utf8.contains(0) else { return [] }
+        return try environment.withReadTransaction { txn throws(LedgerError) in
+            var key: [UInt8] = []
+            IndexKeys.streamKey(stream, version: max(fromVersion, 1), into: &key)
+            let prefixCount = key.count - 8
+            var cursor: OpaquePointer?
+            try LMDBResult.check(mdb_cursor_open(txn, environment.dbs.streams, &cursor), "opening a stream cursor")
+            defer { mdb_cursor_close(cursor) }
+            var k = MDB_val()
+            var v = MDB_val()
+            var rc = key.withUnsafeMutableBytes { raw in
+                k = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
+                return mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE)
+            }
+            var seqs: [UInt64] = []
+            while rc == MDB_SUCCESS, seqs.count < maxCount, seqs.count < Limits.readEventCountMax {
+                let found = UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size)
+                guard found.count == prefixCount + 8, found.prefix(prefixCount).elementsEqual(key.prefix(prefixCount)) else { break }
+                let version = UInt64(bigEndian: found.loadUnaligned(fromByteOffset: prefixCount, as: UInt64.self))
+                guard version <= toVersion else { break }
+                seqs.append(UInt64(littleEndian: v.mv_data.loadUnaligned(as: UInt64.self)))
+                rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)
+            }
+            if rc != MDB_SUCCESS, rc != MDB_NOTFOUND { try LMDBResult.check(rc, "reading stream \(stream)") }
+            var events: [RecordedEvent] = []
+            events.reserveCapacity(seqs.count)
+            for seq in seqs { events.append(try environment.decodedEvent(seq, in: txn)) }
+            return events
+        }
+    }
+
+    public func streamVersion(_ stream: String) throws -> UInt64 {
+        guard !stream.isEmpty, !stream.utf8.contains(0) else { return 0 }
+        return try environment.withReadTransaction { txn throws(LedgerError) in
+            var scratch: [UInt8] = []
+            return try environment.highestVersion(of: stream, in: txn, scratch: &scratch)
+        }
+    }
+
+    public func event(id: EventID) throws -> RecordedEvent? {
+        try environment.withReadTransaction { txn throws(LedgerError) in
+            guard let seq = try environment.seq(forID: id, in: txn) else { return nil }
+            return try environment.decodedEvent(seq, in: txn)
+        }
+    }
+
+    public func seq(recordedAtOrBefore time: LedgerTime) throws -> UInt64 {
+        try environment.withReadTransaction { txn throws(LedgerError) in
+            let head = try environment.head(in: txn)
+            return try environment.seq(recordedAtOrBefore: time, head: head.seq, in: txn)
+        }
+    }
+
+    public func head() throws -> LogHead {
+        try environment.withReadTransaction { txn throws(LedgerError) in try environment.head(in: txn) }
+    }
+
+    /// Decodes every event in `from...through` and hands it to `body`, in `seq` order, on the
+    /// calling thread; `body` returns false to stop. The fastest full replay: no chunk arrays, one
+    /// read transaction per ``Limits/replayChunkEventCountMax`` events so a long replay never pins
+    /// old pages for long. Returns the last seq visited (0 if none).
+    @discardableResult
+    public func forEachEvent(
+        from: UInt64 = 1, through: UInt64 = .max, _ body: (RecordedEvent) throws -> Bool
+    ) throws -> UInt64 {
+        try forEachEncodedEvent(from: from, through: through) { bytes in try body(try EventCodec.decode(bytes)) }
+    }
+
+    /// Like ``forEachEvent(from:through:_:)`` but hands `body` the stored bytes in place (zero-copy
+    /// from the memory map, valid only during the call). Decode fields with ``EventCodec``.
+    @discardableResult
+    public func forEachEncodedEvent(
+        from: UInt64 = 1, through: UInt64 = .max, _ body: (UnsafeRawBufferPointer) throws -> Bool
+    ) throws -> UInt64 {
+        var next = max(from, 1)
+        var last: UInt64 = 0
+        var failure: (any Error)?
+        var stopped = false
+        let chunk = UInt64(Limits.replayChunkEventCountMax) * 16
+        while !stopped, failure == nil, next <= through {
+            let chunkEnd = through - next < chunk ? through : next + chunk - 1
+            let visited = try environment.withReadTransaction { txn throws(LedgerError) in
+                try environment.forEachEncoded(from: next, through: chunkEnd, in: txn) { (_, bytes) in
+                    do {
+                        if try body(bytes) { return true }
+                        stopped = true
+                    } catch {
+                        failure = error
+                    }
+                    return false
+                }
+            }
+            if visited == 0 { break }
+            last = visited
+            if visited < chunkEnd, !stopped, failure == nil { break }  // reached the head
+            next = visited + 1
+        }
+        if let failure { throw failure }
+        return last
+    }
+
+    // MARK: Verification and statistics
+
+    public func verify() throws -> VerificationReport {
+        try LedgerVerifier(environment: environment).run()
+    }
+
+    /// Counts and sizes for `spend stats`.
+    public func statistics() throws -> LedgerStatistics {
+        try environment.withReadTransaction { txn throws(LedgerError) in
+            let head = try environment.head(in: txn)
+            var first: LedgerTime?
+            try environment.forEachEncoded(from: 1, through: 1, in: txn) { (_, bytes) in
+                first = EventCodec.recordedAt(in: bytes)
+                return false
+            }
+            var stat = MDB_stat()
+            try LMDBResult.check(mdb_stat(txn, environment.dbs.events, &stat), "reading event statistics")
+            return LedgerStatistics(
+                events: UInt64(stat.ms_entries), head: head, firstRecordedAt: first,
+                lastRecordedAt: head.seq > 0 ? head.recordedAt : nil, bytesOnDisk: environment.dataFileBytes())
+        }
+    }
+}
+
+/// What `spend stats` prints.
+public struct LedgerStatistics: Sendable, Hashable {
+    public var events: UInt64
+    public var head: LogHead
+    public var firstRecordedAt: LedgerTime?
+    public var lastRecordedAt: LedgerTime?
+    /// Size of `data.mdb`.
+    public var bytesOnDisk: UInt64
+}

@@ -1,0 +1,96 @@
+import CLMDB
+import LedgerCore
+
+/// Walks the whole log: recomputes the hash chain, decodes every event, and checks that every
+/// index entry points at its event and that no index holds an entry the log does not.
+struct LedgerVerifier {
+    let environment: LMDBEnvironment
+
+    func run() throws(LedgerError) -> VerificationReport {
+        let head = try environment.withReadTransaction { txn throws(LedgerError) in try environment.head(in: txn) }
+        var previous = ChainHash.genesis
+        var expected: UInt64 = 1
+        var failure: VerificationReport.Failure?
+        let chunk: UInt64 = 65_536
+        var scratch: [UInt8] = []
+        // Walk in chunks so a long verification never holds one read transaction for long.
+        while failure == nil {
+            let chunkEnd = expected + chunk - 1
+            let visited = try environment.withReadTransaction { txn throws(LedgerError) -> UInt64 in
+                try environment.forEachEncoded(from: expected, through: chunkEnd, in: txn) { (key, bytes) throws(LedgerError) in
+                    if let reason = try check(key: key, bytes: bytes, expected: expected, previous: &previous, txn: txn, scratch: &scratch) {
+                        failure = .init(seq: expected, reason: reason)
+                        return false
+                    }
+                    expected += 1
+                    return true
+                }
+            }
+            if visited < chunkEnd { break }
+        }
+        let checked = expected - 1
+        if failure == nil {
+            failure = try checkTotals(checked: checked, head: head, lastHash: previous)
+        }
+        return VerificationReport(eventsChecked: checked, head: head, firstFailure: failure)
+    }
+
+    /// One event: nil when intact, else why not.
+    private func check(
+        key: UInt64, bytes: UnsafeRawBufferPointer, expected: UInt64, previous: inout ChainHash,
+        txn: OpaquePointer, scratch: inout [UInt8]
+    ) throws(LedgerError) -> String? {
+        if key != expected { return "the log has a gap: the next stored event is seq \(key)" }
+        guard bytes.count > EventCodec.fixedHeaderBytes + EventCodec.hashBytes else {
+            return "the stored event is \(bytes.count) bytes, too short to be an event"
+        }
+        let hash = previous.chained(with: EventCodec.canonicalBytes(in: bytes))
+        if hash != EventCodec.storedHash(in: bytes) {
+            return "the event's bytes do not match its chain hash (altered or damaged)"
+        }
+        let event: RecordedEvent
+        do { event = try EventCodec.decode(bytes) } catch { return "the event does not decode: \(error.message)" }
+        if event.seq != key { return "the event says it is seq \(event.seq)" }
+        if try environment.seq(forID: event.id, in: txn) != key {
+            return "the id index does not point at this event (id \(event.id))"
+        }
+        IndexKeys.streamKey(event.stream, version: event.version, into: &scratch)
+        var value = MDB_val()
+        let rc = scratch.withUnsafeMutableBytes { raw in
+            var k = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
+            return mdb_get(txn, environment.dbs.streams, &k, &value)
+        }
+        if rc != MDB_SUCCESS || value.mv_size != 8 || UInt64(littleEndian: value.mv_data.loadUnaligned(as: UInt64.self)) != key {
+            return "the stream index does not point at this event (\(event.stream) version \(event.version))"
+        }
+        var occurredKey = IndexKeys.occurred(event.occurredAt, seq: key)
+        let occurredCode = withUnsafeMutableBytes(of: &occurredKey) { raw in
+            var k = MDB_val(mv_size: 16, mv_data: raw.baseAddress)
+            var v = MDB_val()
+            return mdb_get(txn, environment.dbs.occurred, &k, &v)
+        }
+        if occurredCode != MDB_SUCCESS { return "the occurredAt index has no entry for this event" }
+        previous = hash
+        return nil
+    }
+
+    /// After the walk: the head record and the index sizes must agree with the log.
+    private func checkTotals(checked: UInt64, head: LogHead, lastHash: ChainHash) throws(LedgerError) -> VerificationReport.Failure? {
+        if head.seq != checked {
+            return .init(seq: min(head.seq, checked) + 1, reason: "the head record says seq \(head.seq) but the log ends at \(checked)")
+        }
+        if head.hash != lastHash {
+            return .init(seq: head.seq, reason: "the head record's hash does not match the last event's hash")
+        }
+        return try environment.withReadTransaction { txn throws(LedgerError) in
+            for (name, dbi) in [("id", environment.dbs.ids), ("stream", environment.dbs.streams), ("occurredAt", environment.dbs.occurred)] {
+                var stat = MDB_stat()
+                try LMDBResult.check(mdb_stat(txn, dbi, &stat), "reading the \(name) index size")
+                if UInt64(stat.ms_entries) != checked {
+                    return .init(seq: checked, reason: "the \(name) index has \(stat.ms_entries) entries for \(checked) events")
+                }
+            }
+            return nil
+        }
+    }
+}

@@ -1,0 +1,201 @@
+import CLMDB
+import Foundation
+import LedgerCore
+
+/// The single writer of a ledger: one dedicated thread that drains every pending append into one
+/// LMDB write transaction, commits (one fsync for all of them), then resumes all their callers.
+///
+/// Why a thread and not an actor: an LMDB write transaction must begin and commit on one thread
+/// with nothing else in between, and an fsync must never block Swift's cooperative pool.
+/// Throughput follows the number of appends waiting at once: one caller pays one fsync per append;
+/// a thousand callers share one.
+///
+/// `@unchecked Sendable`: the queue (`pending`, `pendingEventCount`, `state`) is only touched under
+/// `lock`; everything else is immutable after init.
+final class GroupCommitWriter: @unchecked Sendable {
+    struct Request {
+        var events: [ProposedEvent]
+        var expectations: [String: ExpectedVersion]
+        var continuation: CheckedContinuation<AppendResult, any Error>
+    }
+
+    private enum State { case running, draining, stopped }
+
+    private let environment: LMDBEnvironment
+    private let clock: any LedgerClock
+    private let notifier: HeadNotifier
+    private let lock = ConditionLock()
+    private var pending: [Request] = []
+    private var state = State.running
+
+    init(environment: LMDBEnvironment, clock: any LedgerClock, notifier: HeadNotifier) {
+        self.environment = environment
+        self.clock = clock
+        self.notifier = notifier
+        let thread = Thread { [self] in run() }
+        thread.name = "spendledger-writer"
+        thread.start()
+    }
+
+    /// Queues an append; the continuation resumes once its transaction is durable (or failed).
+    func submit(_ request: Request) {
+        let accepted: Bool = lock.withLock {
+            guard state == .running else { return false }
+            pending.append(request)
+            if pending.count == 1 { lock.broadcast() }
+            return true
+        }
+        if !accepted {
+            request.continuation.resume(throwing: LedgerError(.closed, "the ledger at \(environment.path) is closed"))
+        }
+    }
+
+    /// Stops taking appends, commits every one already queued, and ends the thread.
+    func stop() {
+        lock.withLock {
+            if state == .running { state = .draining }
+            lock.broadcast()
+            while state != .stopped { lock.wait() }
+        }
+    }
+
+    // MARK: The writer thread
+
+    private func run() {
+        while let batch = nextBatch() {
+            commit(batch)
+        }
+        lock.withLock {
+            state = .stopped
+            lock.broadcast()
+        }
+    }
+
+    /// Blocks until appends are pending; takes them, up to ``Limits/groupCommitEventCountMax``
+    /// events (always at least one request). Nil once draining and empty.
+    private func nextBatch() -> [Request]? {
+        lock.withLock {
+            while pending.isEmpty {
+                if state != .running { return nil }
+                lock.wait()
+            }
+            var events = 0
+            var taken = 0
+            for request in pending {
+                if taken > 0, events + request.events.count > Limits.groupCommitEventCountMax { break }
+                events += request.events.count
+                taken += 1
+            }
+            let batch = Array(pending[0..<taken])
+            pending.removeFirst(taken)
+            return batch
+        }
+    }
+
+    /// Writes a batch of requests in one transaction. A request whose plan fails (a version
+    /// conflict, a duplicate) fails alone; a request whose write fails is dropped and the rest are
+    /// retried; a full map grows and the whole batch is retried; a failed commit fails all.
+    private func commit(_ batch: [Request]) {
+        var outcomes = [Result<AppendResult, LedgerError>?](repeating: nil, count: batch.count)
+        var excluded = Set<Int>()
+        var committedHead: LogHead?
+        attempts: while true {
+            for index in outcomes.indices where !excluded.contains(index) { outcomes[index] = nil }
+            var txnPointer: OpaquePointer?
+            let beginCode = mdb_txn_begin(environment.env, nil, 0, &txnPointer)
+            guard beginCode == MDB_SUCCESS, let txn = txnPointer else {
+                failAll(&outcomes, LMDBResult.error(beginCode, "starting the write transaction"))
+                break
+            }
+            var transaction: WriteTransaction
+            do {
+                transaction = try WriteTransaction(environment: environment, txn: txn, now: clock.now())
+            } catch {
+                mdb_txn_abort(txn)
+                failAll(&outcomes, error)
+                break
+            }
+            let startSeq = transaction.head.seq
+            for (index, request) in batch.enumerated() where !excluded.contains(index) {
+                let plan: AppendPlanner.Plan
+                do {
+                    plan = try AppendPlanner.plan(request.events, expecting: request.expectations, in: &transaction)
+                } catch {
+                    outcomes[index] = .failure(error as? LedgerError ?? LedgerError(.storage, "\(error)"))
+                    continue
+                }
+                var positions = plan.positions
+                do {
+                    for write in plan.writes {
+                        positions[write.index].seq = try transaction.write(request.events[write.index], version: write.version)
+                    }
+                } catch {
+                    mdb_txn_abort(txn)
+                    if error.code == .mapFull {
+                        do {
+                            try environment.growMap()
+                            continue attempts
+                        } catch {
+                            failAll(&outcomes, error)
+                            break attempts
+                        }
+                    }
+                    excluded.insert(index)
+                    outcomes[index] = .failure(error)
+                    continue attempts
+                }
+                outcomes[index] = .success(AppendResult(positions: positions, head: transaction.head))
+            }
+            guard transaction.eventsWritten > 0 else {
+                mdb_txn_abort(txn)
+                break
+            }
+            var commitCode: Int32
+            do {
+                try transaction.storeHead()
+                commitCode = mdb_txn_commit(txn)
+            } catch {
+                mdb_txn_abort(txn)
+                commitCode = error.code == .mapFull ? MDB_MAP_FULL : MDB_PANIC
+                if commitCode == MDB_PANIC {
+                    failAll(&outcomes, error)
+                    break
+                }
+            }
+            if commitCode == MDB_MAP_FULL {
+                do {
+                    try environment.growMap()
+                    continue attempts
+                } catch {
+                    failAll(&outcomes, error)
+                    break
+                }
+            }
+            guard commitCode == MDB_SUCCESS else {
+                failAll(&outcomes, environment.writeFailure(commitCode, "committing \(transaction.eventsWritten) events"))
+                break
+            }
+            precondition(
+                transaction.head.seq == startSeq + UInt64(transaction.eventsWritten),
+                "a group commit must extend the log without gaps")
+            committedHead = transaction.head
+            break
+        }
+        if let committedHead { notifier.publish(committedHead.seq) }
+        for (index, request) in batch.enumerated() {
+            switch outcomes[index] {
+            case .success(let result): request.continuation.resume(returning: result)
+            case .failure(let error): request.continuation.resume(throwing: error)
+            case nil: request.continuation.resume(throwing: LedgerError(.storage, "the append was not attempted"))
+            }
+        }
+    }
+
+    /// Marks every request that would have been committed as failed with `error`.
+    private func failAll(_ outcomes: inout [Result<AppendResult, LedgerError>?], _ error: LedgerError) {
+        for index in outcomes.indices {
+            if case .failure = outcomes[index] { continue }
+            outcomes[index] = .failure(error)
+        }
+    }
+}

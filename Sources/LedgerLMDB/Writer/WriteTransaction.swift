@@ -1,0 +1,105 @@
+import CLMDB
+import LedgerCore
+
+/// One LMDB write transaction of the group-commit writer: answers the planner's questions and
+/// writes planned events with their index entries.
+///
+/// Lives on the writer thread only, between `mdb_txn_begin` and commit or abort, with no `await`
+/// in between (LMDB requires a write transaction to stay on one thread).
+struct WriteTransaction: AppendPlanningContext {
+    let environment: LMDBEnvironment
+    let txn: OpaquePointer
+    /// The head including every event written so far in this transaction.
+    private(set) var head: LogHead
+    /// The time stamped on every event of this transaction; never below the previous head's.
+    let recordedAt: LedgerTime
+    private(set) var eventsWritten = 0
+    private var versions: [String: UInt64] = [:]
+    private var scratch: [UInt8] = []
+
+    init(environment: LMDBEnvironment, txn: OpaquePointer, now: LedgerTime) throws(LedgerError) {
+        self.environment = environment
+        self.txn = txn
+        self.head = try environment.head(in: txn)
+        self.recordedAt = max(now, head.recordedAt)
+        scratch.reserveCapacity(Limits.streamNameBytesMax + 9)
+    }
+
+    mutating func currentVersion(of stream: String) throws(LedgerError) -> UInt64 {
+        if let cached = versions[stream] { return cached }
+        let version = try environment.highestVersion(of: stream, in: txn, scratch: &scratch)
+        versions[stream] = version
+        return version
+    }
+
+    mutating func storedPosition(of id: EventID) throws(LedgerError) -> (seq: UInt64, version: UInt64)? {
+        guard let seq = try environment.seq(forID: id, in: txn) else { return nil }
+        guard let bytes = try environment.encodedEvent(seq, in: txn) else {
+            throw LedgerError(.corrupted, "id \(id) is indexed at seq \(seq), which is missing", seq: seq)
+        }
+        return (seq, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+    }
+
+    /// Writes one planned event at the next seq, encoded straight into LMDB's reserved page space,
+    /// plus its stream, id and occurredAt index entries. Returns its seq.
+    mutating func write(_ event: ProposedEvent, version: UInt64) throws(LedgerError) -> UInt64 {
+        let seq = head.seq + 1
+        precondition(version >= 1, "stream versions start at 1")
+        let size = EventCodec.encodedSize(of: event)
+        var key = seq
+        var value = MDB_val(mv_size: size, mv_data: nil)
+        let rc = withUnsafeMutableBytes(of: &key) { raw in
+            var k = MDB_val(mv_size: 8, mv_data: raw.baseAddress)
+            return mdb_put(txn, environment.dbs.events, &k, &value, UInt32(MDB_APPEND | MDB_RESERVE))
+        }
+        try LMDBResult.check(rc, "appending event \(seq)")
+        let hash = EventCodec.encode(
+            event, seq: seq, version: version, recordedAt: recordedAt, previous: head.hash,
+            into: UnsafeMutableRawBufferPointer(start: value.mv_data, count: size))
+
+        var seqValue = seq.littleEndian
+        IndexKeys.streamKey(event.stream, version: version, into: &scratch)
+        let streams = environment.dbs.streams
+        var rc2 = scratch.withUnsafeMutableBytes { [txn] key in
+            WriteTransaction.put(txn, streams, key: key, value: &seqValue)
+        }
+        try check(rc2, "indexing stream \(event.stream) version \(version)")
+        var idKey = IndexKeys.id(event.id)
+        rc2 = withUnsafeMutableBytes(of: &idKey) { WriteTransaction.put(txn, environment.dbs.ids, key: $0, value: &seqValue) }
+        try check(rc2, "indexing id \(event.id)")
+        var occurredKey = IndexKeys.occurred(event.occurredAt, seq: seq)
+        rc2 = withUnsafeMutableBytes(of: &occurredKey) { key in
+            var k = MDB_val(mv_size: 16, mv_data: key.baseAddress)
+            var v = MDB_val(mv_size: 0, mv_data: nil)
+            return mdb_put(txn, environment.dbs.occurred, &k, &v, UInt32(MDB_NOOVERWRITE))
+        }
+        try check(rc2, "indexing occurredAt of event \(seq)")
+        versions[event.stream] = version
+        head = LogHead(seq: seq, hash: hash, recordedAt: recordedAt)
+        eventsWritten += 1
+        return seq
+    }
+
+    /// Puts `key` -> `value` (a seq) with MDB_NOOVERWRITE: an index key must never exist twice.
+    private static func put(
+        _ txn: OpaquePointer, _ dbi: MDB_dbi, key: UnsafeMutableRawBufferPointer, value: inout UInt64
+    ) -> Int32 {
+        withUnsafeMutableBytes(of: &value) { valueRaw in
+            var k = MDB_val(mv_size: key.count, mv_data: key.baseAddress)
+            var v = MDB_val(mv_size: 8, mv_data: valueRaw.baseAddress)
+            return mdb_put(txn, dbi, &k, &v, UInt32(MDB_NOOVERWRITE))
+        }
+    }
+
+    private func check(_ rc: Int32, _ what: @autoclosure () -> String) throws(LedgerError) {
+        if rc == MDB_KEYEXIST {
+            throw LedgerError(.corrupted, "\(what()): the index already holds this key; the ledger's indexes disagree with its log")
+        }
+        try LMDBResult.check(rc, what())
+    }
+
+    /// Records the new head in `meta`; call once, after the last write.
+    func storeHead() throws(LedgerError) {
+        try environment.storeHead(head, in: txn)
+    }
+}
