@@ -7,6 +7,11 @@ let package = Package(
     products: [
         .library(name: "LedgerCore", targets: ["LedgerCore"]),
         .library(name: "LedgerLMDB", targets: ["LedgerLMDB"]),
+        .library(name: "LedgerDomain", targets: ["LedgerDomain"]),
+        .library(name: "LedgerPricing", targets: ["LedgerPricing"]),
+        .library(name: "LedgerProjections", targets: ["LedgerProjections"]),
+        .library(name: "LedgerActors", targets: ["LedgerActors"]),
+        .library(name: "SpendLedger", targets: ["SpendLedger"]),
         .library(name: "SpendLedgerTestKit", targets: ["SpendLedgerTestKit"]),
         .executable(name: "spend", targets: ["spend"]),
     ],
@@ -27,15 +32,29 @@ let package = Package(
             name: "LedgerCore",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")]
         ),
+        // The typed spend events (usage, runs, budgets, reservations, prices) on top of the log.
+        .target(name: "LedgerDomain", dependencies: ["LedgerCore"]),
         // The embedded LMDB backend.
         .target(name: "LedgerLMDB", dependencies: ["LedgerCore", "CLMDB"]),
+        // Price catalog (with LiteLLM import) and the usage-record ingest format.
+        .target(name: "LedgerPricing", dependencies: ["LedgerCore", "LedgerDomain"]),
+        // Projections: the engine (catch-up, live, rebuild, snapshots, time travel) and built-in views.
+        .target(name: "LedgerProjections", dependencies: ["LedgerCore", "LedgerDomain"]),
+        // Wallet, run and budget actors; authorization before the call.
+        .target(name: "LedgerActors", dependencies: ["LedgerCore", "LedgerDomain", "LedgerPricing"]),
+        // The facade services use: open a ledger, runs, authorize, record, query.
+        .target(
+            name: "SpendLedger",
+            dependencies: ["LedgerCore", "LedgerDomain", "LedgerLMDB", "LedgerPricing", "LedgerProjections", "LedgerActors"]
+        ),
         // What every backend and every projection author tests with.
-        .target(name: "SpendLedgerTestKit", dependencies: ["LedgerCore"]),
+        .target(name: "SpendLedgerTestKit", dependencies: ["LedgerCore", "LedgerDomain", "LedgerProjections"]),
         // The command-line tool: wiring only.
         .executableTarget(
             name: "spend",
             dependencies: [
-                "LedgerCore", "LedgerLMDB",
+                "LedgerCore", "LedgerLMDB", "LedgerDomain", "LedgerPricing", "LedgerProjections", "LedgerActors",
+                "SpendLedger",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -53,6 +72,30 @@ let package = Package(
         .testTarget(
             name: "LedgerLMDBTests",
             dependencies: ["LedgerCore", "LedgerLMDB", "SpendLedgerTestKit", "CLMDB", "ledger-crash-writer"]
+        ),
+        // An example projection a developer would write: cost per accepted task.
+        .target(
+            name: "CostPerAcceptedTaskExample",
+            dependencies: ["LedgerCore", "LedgerDomain", "LedgerProjections"],
+            path: "Examples/CostPerAcceptedTask/Sources"
+        ),
+        .testTarget(
+            name: "CostPerAcceptedTaskExampleTests",
+            dependencies: ["CostPerAcceptedTaskExample", "SpendLedgerTestKit", "LedgerDomain"],
+            path: "Examples/CostPerAcceptedTask/Tests"
+        ),
+        .testTarget(name: "LedgerDomainTests", dependencies: ["LedgerCore", "LedgerDomain"]),
+        .testTarget(name: "LedgerPricingTests", dependencies: ["LedgerCore", "LedgerDomain", "LedgerPricing"]),
+        .testTarget(
+            name: "LedgerProjectionsTests",
+            dependencies: ["LedgerCore", "LedgerDomain", "LedgerProjections", "LedgerLMDB", "SpendLedgerTestKit"]
+        ),
+        .testTarget(
+            name: "LedgerActorsTests",
+            dependencies: [
+                "LedgerCore", "LedgerDomain", "LedgerPricing", "LedgerActors", "SpendLedger", "LedgerLMDB",
+                "SpendLedgerTestKit",
+            ]
         ),
         .testTarget(
             name: "SpendCLITests",

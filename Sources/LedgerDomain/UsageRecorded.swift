@@ -1,0 +1,143 @@
+public import LedgerCore
+
+/// What a charge was for.
+public enum ChargeKind: UInt8, Sendable, Hashable, Codable, CaseIterable {
+    case llm = 0, tool, embedding, retrieval, compute, other
+
+    public var name: String {
+        switch self {
+        case .llm: "llm"
+        case .tool: "tool"
+        case .embedding: "embedding"
+        case .retrieval: "retrieval"
+        case .compute: "compute"
+        case .other: "other"
+        }
+    }
+
+    public init?(name: String) {
+        guard let kind = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = kind
+    }
+}
+
+/// A charge that happened: a model call, a tool call, an embedding, a retrieval, compute.
+///
+/// Token fields never overlap (see `Docs/Pricing.md`): `inputTokens` excludes cache reads and
+/// writes, `outputTokens` excludes reasoning tokens. `cost` is exact; `priceEntry` names the
+/// catalog entry that priced it (nil when the producer gave the cost), so the cost stays what it
+/// was after the catalog changes. Stored on the run's stream (`run:<id>`); its dimensions (agent,
+/// client, model, ...) are in the envelope.
+public struct UsageRecorded: SpendEvent {
+    public static let type = "usage.recorded"
+    public static let schema: UInt16 = 1
+
+    public var kind: ChargeKind
+    public var cost: Money
+    public var inputTokens: Int64
+    public var outputTokens: Int64
+    public var cachedTokens: Int64
+    public var cacheWriteTokens: Int64
+    public var reasoningTokens: Int64
+    public var toolCalls: Int32
+    public var retry: Int32
+    public var latencyMs: Int32
+    /// The catalog entry that priced the charge (`model@effective-from`), nil for a given cost.
+    public var priceEntry: String?
+    /// The authorization this charge settles, if it came through `authorize`.
+    public var reservation: EventID?
+
+    public init(
+        kind: ChargeKind = .llm, cost: Money, inputTokens: Int64 = 0, outputTokens: Int64 = 0,
+        cachedTokens: Int64 = 0, cacheWriteTokens: Int64 = 0, reasoningTokens: Int64 = 0, toolCalls: Int32 = 0,
+        retry: Int32 = 0, latencyMs: Int32 = 0, priceEntry: String? = nil, reservation: EventID? = nil
+    ) {
+        self.kind = kind
+        self.cost = cost
+        self.inputTokens = inputTokens
+        self.outputTokens = outputTokens
+        self.cachedTokens = cachedTokens
+        self.cacheWriteTokens = cacheWriteTokens
+        self.reasoningTokens = reasoningTokens
+        self.toolCalls = toolCalls
+        self.retry = retry
+        self.latencyMs = latencyMs
+        self.priceEntry = priceEntry
+        self.reservation = reservation
+    }
+
+    // Layout (little-endian): u8 kind, u8 flags (bit 0 reservation, bit 1 price entry), u16 0,
+    // i32 tool calls, i32 retry, i32 latency ms, i64 cost nanos, i64 × 5 tokens (input, output,
+    // cached, cache write, reasoning), [16 bytes reservation], [u16 length + price entry UTF-8].
+    static let fixedBytes = 64
+
+    public func encodePayload() -> (encoding: PayloadEncoding, bytes: [UInt8]) {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(Self.fixedBytes + 16 + 2 + (priceEntry?.utf8.count ?? 0))
+        var flags: UInt8 = 0
+        if reservation != nil { flags |= 1 }
+        if priceEntry != nil { flags |= 2 }
+        bytes.append(kind.rawValue)
+        bytes.append(flags)
+        bytes.append(0)
+        bytes.append(0)
+        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
+        put(toolCalls)
+        put(retry)
+        put(latencyMs)
+        put(cost.nanos)
+        put(inputTokens)
+        put(outputTokens)
+        put(cachedTokens)
+        put(cacheWriteTokens)
+        put(reasoningTokens)
+        if let reservation {
+            put(reservation.high)
+            put(reservation.low)
+        }
+        if let priceEntry {
+            let utf8 = Array(priceEntry.utf8.prefix(Int(UInt16.max)))
+            put(UInt16(utf8.count))
+            bytes.append(contentsOf: utf8)
+        }
+        return (.binary, bytes)
+    }
+
+    public init(payload: [UInt8], schema: UInt16) throws(LedgerError) {
+        guard schema == Self.schema else {
+            throw LedgerError(.unsupportedFormat, "usage.recorded schema \(schema) is not known to this build", field: "schema")
+        }
+        let parsed: UsageRecorded? = payload.withUnsafeBytes { Self.decode($0) }
+        guard let parsed else { throw LedgerError(.corrupted, "a usage.recorded payload is damaged", field: "payload") }
+        self = parsed
+    }
+
+    /// Decodes in place (no allocation unless a price entry is present); nil when damaged.
+    public static func decode(_ raw: UnsafeRawBufferPointer) -> UsageRecorded? {
+        guard raw.count >= fixedBytes, let kind = ChargeKind(rawValue: raw[0]) else { return nil }
+        let flags = raw[1]
+        func load<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
+            T(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: T.self))
+        }
+        var usage = UsageRecorded(
+            kind: kind, cost: Money(nanos: load(16, Int64.self)), inputTokens: load(24, Int64.self),
+            outputTokens: load(32, Int64.self), cachedTokens: load(40, Int64.self),
+            cacheWriteTokens: load(48, Int64.self), reasoningTokens: load(56, Int64.self),
+            toolCalls: load(4, Int32.self), retry: load(8, Int32.self), latencyMs: load(12, Int32.self))
+        var offset = fixedBytes
+        if flags & 1 != 0 {
+            guard raw.count >= offset + 16 else { return nil }
+            usage.reservation = EventID(high: load(offset, UInt64.self), low: load(offset + 8, UInt64.self))
+            offset += 16
+        }
+        if flags & 2 != 0 {
+            guard raw.count >= offset + 2 else { return nil }
+            let count = Int(load(offset, UInt16.self))
+            offset += 2
+            guard raw.count >= offset + count else { return nil }
+            usage.priceEntry = String(decoding: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + count)]), as: UTF8.self)
+            offset += count
+        }
+        return offset == raw.count ? usage : nil
+    }
+}
