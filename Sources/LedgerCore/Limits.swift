@@ -25,6 +25,9 @@ public enum Limits {
     public static let groupCommitEventCountMax = 100_000
     /// Events a single `read` call returns at most.
     public static let readEventCountMax = 100_000
+    /// Run actors kept active at once; idle ones beyond it are passivated (least recently used
+    /// first) and re-activated from their stream on next use.
+    public static let activeRunActorsMax = 10_000
     /// Events a subscription or a streamed replay holds in memory at once.
     public static let replayChunkEventCountMax = 4_096
 }

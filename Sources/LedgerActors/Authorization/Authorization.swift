@@ -1,0 +1,350 @@
+public import LedgerCore
+public import LedgerDomain
+
+extension SpendCoordinator {
+    /// Reserves `estimate` against the run and every budget whose scope matches it, atomically, or
+    /// denies, naming the cap or budget and what is left. A denial is recorded (`spend.denied`).
+    ///
+    /// - Parameter ttl: seconds until an unsettled reservation expires (default: the coordinator's).
+    public func authorize(run runID: String, estimate: Money, ttl: Int64? = nil) async throws -> AuthorizationResult {
+        guard estimate >= .zero else {
+            throw LedgerError(.invalidEvent, "an estimate cannot be negative (\(estimate))", field: "estimate")
+        }
+        try await expireReservations(ofRun: runID)
+        let now = clock.now()
+        let reservation = EventID.generate(at: now)
+        let expiresAt = LedgerTime(
+            nanosecondsSinceEpoch: now.nanosecondsSinceEpoch + (ttl.map { $0 * 1_000_000_000 } ?? reservationTTLNanoseconds))
+        return try await withRun(runID) { run in
+            if let denial = await run.hold(reservation, estimate: estimate, now: now) {
+                return try await deny(run, estimate: estimate, denial)
+            }
+            let state = await run.current
+            let tags = state.started?.tags ?? [:]
+            let critical = tags["critical"] == "true"
+            let budgets = await registry.budgets(matching: state.dimensions, metadata: tags)
+            let agent = state.dimensions.agent ?? ""
+            let wallet = await registry.wallet(agent)
+            var held: [BudgetActor] = []
+            var periods: [(BudgetActor, BudgetPeriodStarted)] = []
+            var denial: Denial?
+            for budget in budgets {
+                if let started = try await budget.claimPeriod(at: now) { periods.append((budget, started)) }
+                if let refused = await budget.hold(reservation, estimate: estimate, critical: critical) {
+                    denial = refused
+                    break
+                }
+                held.append(budget)
+            }
+            var walletHeld = false
+            if denial == nil {
+                denial = await wallet.hold(reservation, estimate: estimate)
+                walletHeld = denial == nil
+            }
+            func dropAll() async {
+                await run.dropHold(reservation)
+                for budget in held { await budget.dropHold(reservation) }
+                for (budget, _) in periods { await budget.dropClaims(period: true, thresholds: [], charges: .zero) }
+                if walletHeld { await wallet.dropHold(reservation) }
+            }
+            if let denial {
+                await dropAll()
+                return try await deny(run, estimate: estimate, denial)
+            }
+            var events = [
+                ProposedEvent(
+                    SpendAuthorized(reservation: reservation, estimate: estimate, expiresAt: expiresAt, budgets: budgets.map(\.id)),
+                    stream: SpendStreams.run(runID), occurredAt: now, dimensions: state.dimensions)
+            ]
+            for budget in budgets {
+                if let started = periods.first(where: { $0.0 === budget })?.1 {
+                    events.append(ProposedEvent(started, stream: SpendStreams.budget(budget.id), occurredAt: now))
+                }
+                events.append(
+                    ProposedEvent(
+                        SpendReserved(reservation: reservation, run: runID, amount: estimate, expiresAt: expiresAt),
+                        stream: SpendStreams.budget(budget.id), occurredAt: now, dimensions: state.dimensions))
+            }
+            let recorded: [RecordedEvent]
+            do {
+                recorded = try await readBack(try await store.append(events))
+            } catch {
+                await dropAll()
+                throw error
+            }
+            try await run.commit(recorded.filter { $0.stream == SpendStreams.run(runID) })
+            for budget in budgets {
+                try await budget.commit(recorded.filter { $0.stream == SpendStreams.budget(budget.id) }, charges: [], claimed: .zero)
+            }
+            return .granted(
+                Grant(reservation: reservation, run: runID, estimate: estimate, expiresAt: expiresAt, budgets: budgets.map(\.id)))
+        }
+    }
+
+    /// Records a denial on the run's stream and returns it.
+    private func deny(_ run: RunActor, estimate: Money, _ denial: Denial) async throws -> AuthorizationResult {
+        let state = await run.current
+        if state.version > 0 {
+            let event = ProposedEvent(
+                SpendDenied(estimate: estimate, deniedBy: denial.deniedBy, reason: denial.reason, remaining: denial.remaining),
+                stream: SpendStreams.run(run.id), occurredAt: clock.now(), dimensions: state.dimensions)
+            try await run.commit(try await readBack(try await store.append([event])))
+        }
+        return .denied(denial)
+    }
+
+    /// Settles a reservation with the actual usage: the charge is recorded (and counted by every
+    /// matching budget and the agent's wallet), the reservation is released, thresholds crossed by
+    /// the charge are recorded, and a run whose cap the charge crosses is halted — one append.
+    ///
+    /// - Parameters:
+    ///   - usage: the actual charge (its `reservation` is set from the grant).
+    ///   - model: the model the call used (a dimension of the charge); the vendor likewise.
+    @discardableResult
+    public func settle(
+        _ grant: Grant, usage: UsageRecorded, model: String? = nil, vendor: String? = nil, occurredAt: LedgerTime? = nil,
+        id: EventID? = nil
+    ) async throws -> RecordResult {
+        try await withRun(grant.run) { run in
+            guard let reservation = await run.reservation(grant.reservation) else {
+                throw LedgerError(
+                    .invalidEvent,
+                    "reservation \(grant.reservation) is not open on run \(grant.run) (already settled, released or expired)",
+                    field: "reservation")
+            }
+            let state = await run.current
+            var dimensions = state.dimensions
+            dimensions.model = model ?? dimensions.model
+            dimensions.vendor = vendor ?? dimensions.vendor
+            var usage = usage
+            usage.reservation = grant.reservation
+            let now = clock.now()
+            let charge = ProposedEvent(
+                usage, stream: SpendStreams.run(grant.run), occurredAt: occurredAt ?? now, dimensions: dimensions,
+                metadata: [:], id: id ?? EventID.generate(at: now))
+            return try await record(
+                [charge], releasing: reservation, leasedRuns: [grant.run: run], now: now)
+        }
+    }
+
+    /// Cancels a reservation without a charge.
+    public func release(_ grant: Grant) async throws {
+        try await withRun(grant.run) { run in
+            guard let reservation = await run.reservation(grant.reservation) else {
+                throw LedgerError(
+                    .invalidEvent, "reservation \(grant.reservation) is not open on run \(grant.run)", field: "reservation")
+            }
+            try await releaseReservations([reservation], reason: .cancelled, run: run)
+        }
+    }
+
+    /// Releases every reservation of the run whose time is up.
+    func expireReservations(ofRun runID: String) async throws {
+        try await withRun(runID) { run in
+            let expired = await run.current.expiredReservations(at: clock.now())
+            if !expired.isEmpty { try await releaseReservations(expired, reason: .expired, run: run) }
+        }
+    }
+
+    /// Releases every expired reservation the budgets hold (a sweep a service may run periodically).
+    /// Returns how many were released.
+    @discardableResult
+    public func expireReservations() async throws -> Int {
+        let now = clock.now()
+        var runs = Set<String>()
+        for (_, budget) in await registry.budgets {
+            for (_, reservation) in await budget.expired(at: now) { runs.insert(reservation.run) }
+        }
+        var released = 0
+        for runID in runs.sorted() {
+            try await withRun(runID) { run in
+                let expired = await run.current.expiredReservations(at: now)
+                released += expired.count
+                if !expired.isEmpty { try await releaseReservations(expired, reason: .expired, run: run) }
+            }
+        }
+        return released
+    }
+
+    private func releaseReservations(_ reservations: [Reservation], reason: ReleaseReason, run: RunActor) async throws {
+        let state = await run.current
+        let now = clock.now()
+        var events: [ProposedEvent] = []
+        for reservation in reservations {
+            let released = SpendReleased(reservation: reservation.id, amount: reservation.amount, reason: reason)
+            events.append(ProposedEvent(released, stream: SpendStreams.run(run.id), occurredAt: now, dimensions: state.dimensions))
+            for budget in reservation.budgets {
+                events.append(ProposedEvent(released, stream: SpendStreams.budget(budget), occurredAt: now, dimensions: state.dimensions))
+            }
+        }
+        let recorded = try await readBack(try await store.append(events))
+        try await run.commit(recorded.filter { $0.stream == SpendStreams.run(run.id) })
+        let wallet = await registry.wallet(state.dimensions.agent ?? "")
+        try await wallet.commit([], charges: [], settled: reservations.map(\.id))
+        for id in Set(reservations.flatMap(\.budgets)).sorted() {
+            guard let budget = await registry.budget(id) else { continue }
+            try await budget.commit(recorded.filter { $0.stream == SpendStreams.budget(id) }, charges: [], claimed: .zero)
+        }
+    }
+
+    // MARK: Recording usage
+
+    /// Records charges that already happened (ingest, or usage reported without an authorization).
+    /// A budget never refuses them, but they move budgets, fire thresholds and halt runs whose caps
+    /// they cross, in the same atomic append. Events whose id is already stored are skipped.
+    ///
+    /// - Parameter usage: `usage.recorded` proposals (see `UsagePricer` in LedgerPricing).
+    public func record(_ usage: [ProposedEvent]) async throws -> RecordResult {
+        guard !usage.isEmpty else { return RecordResult() }
+        for (index, event) in usage.enumerated() where event.type != UsageRecorded.type {
+            throw LedgerError(.invalidEvent, "record takes usage.recorded events, got \(event.type)", batchIndex: index, field: "type")
+        }
+        var fresh: [ProposedEvent] = []
+        fresh.reserveCapacity(usage.count)
+        var duplicates = 0
+        for event in usage {
+            if try await store.event(id: event.id) != nil { duplicates += 1 } else { fresh.append(event) }
+        }
+        var result = try await record(fresh, releasing: nil, leasedRuns: [:], now: clock.now())
+        result.duplicates += duplicates
+        return result
+    }
+
+    /// The one path every charge takes: claims halts and thresholds, appends the charges with
+    /// them (and the release of a settled reservation), then applies everything to the actors.
+    private func record(
+        _ usage: [ProposedEvent], releasing reservation: Reservation?, leasedRuns: [String: RunActor], now: LedgerTime
+    ) async throws -> RecordResult {
+        guard !usage.isEmpty else { return RecordResult() }
+        // Decode once; group charges by run stream.
+        var decoded: [(event: ProposedEvent, usage: UsageRecorded)] = []
+        decoded.reserveCapacity(usage.count)
+        var byRun: [String: [(UsageRecorded, String?)]] = [:]
+        for event in usage {
+            let charge = try UsageRecorded(payload: event.payload, schema: event.schema)
+            decoded.append((event, charge))
+            if event.stream.hasPrefix("run:") { byRun[event.stream, default: []].append((charge, event.dimensions.model)) }
+        }
+        var leased: [String: RunActor] = leasedRuns
+        for stream in byRun.keys.sorted() {
+            let runID = String(stream.dropFirst("run:".count))
+            guard leased[runID] == nil else { continue }
+            do {
+                leased[runID] = try await registry.leaseRun(runID)
+            } catch {
+                await returnLeases(leased, except: leasedRuns)
+                throw error
+            }
+        }
+        do {
+            let result = try await recordLeased(
+                decoded: decoded, usage: usage, byRun: byRun, releasing: reservation, leased: leased, now: now)
+            await returnLeases(leased, except: leasedRuns)
+            return result
+        } catch {
+            await returnLeases(leased, except: leasedRuns)
+            throw error
+        }
+    }
+
+    private func returnLeases(_ leased: [String: RunActor], except callers: [String: RunActor]) async {
+        for id in leased.keys where callers[id] == nil { await registry.returnRun(id) }
+    }
+
+    private func recordLeased(
+        decoded: [(event: ProposedEvent, usage: UsageRecorded)], usage: [ProposedEvent],
+        byRun: [String: [(UsageRecorded, String?)]], releasing reservation: Reservation?, leased: [String: RunActor],
+        now: LedgerTime
+    ) async throws -> RecordResult {
+        var halts: [(String, RunHalted)] = []
+        for stream in byRun.keys.sorted() {
+            let runID = String(stream.dropFirst("run:".count))
+            if let halt = await leased[runID]!.claimHalt(after: byRun[stream]!, now: now) { halts.append((runID, halt)) }
+        }
+        // Budgets: the charges each matches, the period it owes, the thresholds the charges cross.
+        struct BudgetPlan {
+            var actor: BudgetActor
+            var charges: [(Money, LedgerTime)] = []
+            var rollover: BudgetPeriodStarted?
+            var claimed = Money.zero
+            var thresholds: [ThresholdCrossed] = []
+        }
+        var plans: [String: BudgetPlan] = [:]
+        for (event, charge) in decoded {
+            for budget in await registry.budgets(matching: event.dimensions, metadata: event.metadata) {
+                plans[budget.id, default: BudgetPlan(actor: budget)].charges.append((charge.cost, event.occurredAt))
+            }
+        }
+        for id in plans.keys.sorted() {
+            var plan = plans[id]!
+            plan.rollover = try await plan.actor.claimPeriod(at: now)
+            var inPeriod = Money.zero
+            for (cost, occurredAt) in plan.charges where await plan.actor.isInCurrentPeriod(occurredAt, rollover: plan.rollover) {
+                inPeriod += cost
+            }
+            plan.claimed = inPeriod
+            plan.thresholds = await plan.actor.claimThresholds(forCharge: inPeriod, rollover: plan.rollover)
+            plans[id] = plan
+        }
+        // One append: charges, the release, halts, then each budget's events.
+        var events = usage
+        if let reservation {
+            let released = SpendReleased(reservation: reservation.id, amount: reservation.amount, reason: .settled)
+            let dimensions = usage[0].dimensions
+            events.append(ProposedEvent(released, stream: SpendStreams.run(reservation.run), occurredAt: now, dimensions: dimensions))
+            for budget in reservation.budgets {
+                events.append(ProposedEvent(released, stream: SpendStreams.budget(budget), occurredAt: now, dimensions: dimensions))
+            }
+        }
+        for (runID, halt) in halts {
+            let dimensions = byRun["run:" + runID].flatMap { _ in usage.first { $0.stream == SpendStreams.run(runID) }?.dimensions }
+            events.append(ProposedEvent(halt, stream: SpendStreams.run(runID), occurredAt: now, dimensions: dimensions ?? .none))
+        }
+        for id in plans.keys.sorted() {
+            let plan = plans[id]!
+            if let rollover = plan.rollover { events.append(ProposedEvent(rollover, stream: SpendStreams.budget(id), occurredAt: now)) }
+            for threshold in plan.thresholds {
+                events.append(ProposedEvent(threshold, stream: SpendStreams.budget(id), occurredAt: now))
+            }
+        }
+        let appended: AppendResult
+        do {
+            appended = try await store.append(events)
+        } catch {
+            for (runID, _) in halts { await leased[runID]?.dropHaltClaim() }
+            for (_, plan) in plans {
+                await plan.actor.dropClaims(
+                    period: plan.rollover != nil, thresholds: plan.thresholds.map(\.percent), charges: plan.claimed)
+            }
+            throw error
+        }
+        let recorded = try await readBack(appended)
+        var byStream: [String: [RecordedEvent]] = [:]
+        for event in recorded { byStream[event.stream, default: []].append(event) }
+        // Charges that turned out to be duplicates after all are not counted.
+        let storedCharges = Set(recorded.lazy.filter { $0.type == UsageRecorded.type }.map(\.id))
+        for (runID, actor) in leased {
+            try await actor.commit(byStream[SpendStreams.run(runID)] ?? [])
+        }
+        for id in plans.keys.sorted() {
+            let plan = plans[id]!
+            try await plan.actor.commit(byStream[SpendStreams.budget(id)] ?? [], charges: plan.charges, claimed: plan.claimed)
+        }
+        var walletCharges: [String: [Money]] = [:]
+        var result = RecordResult()
+        for (event, charge) in decoded where storedCharges.contains(event.id) {
+            walletCharges[event.dimensions.agent ?? "", default: []].append(charge.cost)
+            result.recorded += 1
+            result.cost += charge.cost
+        }
+        for (agent, charges) in walletCharges {
+            try await registry.wallet(agent).commit(
+                [], charges: charges, settled: reservation.map { [$0.id] } ?? [])
+        }
+        result.duplicates = decoded.count - result.recorded
+        result.eventsAppended = appended.appendedCount
+        result.halted = halts.map(\.0)
+        result.thresholds = plans.keys.sorted().flatMap { id in plans[id]!.thresholds.map { "\(id):\($0.percent)%" } }
+        return result
+    }
+}

@@ -1,0 +1,141 @@
+import LedgerCore
+import LedgerDomain
+
+/// Owns every actor: activates run actors from their stream on first use and passivates idle
+/// ones beyond ``Limits/activeRunActorsMax``; keeps every budget and wallet resident (they are
+/// few, and their spend derives from the whole log, which ``SpendCoordinator`` folds at open).
+///
+/// A run actor in use is *leased*: it is never passivated while a lease is out, so two
+/// operations on one run always meet in the same actor.
+actor ActorRegistry {
+    private struct RunEntry {
+        var actor: RunActor
+        var leases: Int
+        var lastUsed: UInt64
+    }
+
+    private let store: any EventStore
+    private var runs: [String: RunEntry] = [:]
+    private var activating: [String: Task<RunActor, any Error>] = [:]
+    private var tick: UInt64 = 0
+    private(set) var budgets: [String: BudgetActor] = [:]
+    /// Budget scopes, kept here so matching a charge to budgets needs no actor hop.
+    private var scopes: [String: BudgetScope] = [:]
+    private(set) var wallets: [String: WalletActor] = [:]
+    private(set) var passivations = 0
+
+    private let activeRunActorsMax: Int
+
+    init(store: any EventStore, budgets: [BudgetState], wallets: [WalletState], activeRunActorsMax: Int) {
+        self.store = store
+        self.activeRunActorsMax = activeRunActorsMax
+        for budget in budgets {
+            self.budgets[budget.id] = BudgetActor(state: budget)
+            if let scope = budget.definition?.scope { scopes[budget.id] = scope }
+        }
+        for wallet in wallets { self.wallets[wallet.agent] = WalletActor(state: wallet) }
+    }
+
+    // MARK: Runs
+
+    /// The run's actor, activated from its stream if needed; pair with ``returnRun(_:)``.
+    func leaseRun(_ id: String) async throws -> RunActor {
+        tick += 1
+        if var entry = runs[id] {
+            entry.leases += 1
+            entry.lastUsed = tick
+            runs[id] = entry
+            return entry.actor
+        }
+        let task: Task<RunActor, any Error>
+        if let pending = activating[id] {
+            task = pending
+        } else {
+            let store = self.store
+            task = Task { try await RunActor(state: Self.activate(run: id, from: store)) }
+            activating[id] = task
+        }
+        let actor: RunActor
+        do {
+            actor = try await task.value
+        } catch {
+            activating[id] = nil
+            throw error
+        }
+        activating[id] = nil
+        tick += 1
+        if var entry = runs[id] {  // another caller finished activating first
+            entry.leases += 1
+            entry.lastUsed = tick
+            runs[id] = entry
+            return entry.actor
+        }
+        runs[id] = RunEntry(actor: actor, leases: 1, lastUsed: tick)
+        await passivateIfNeeded()
+        return actor
+    }
+
+    func returnRun(_ id: String) {
+        guard var entry = runs[id] else { return }
+        entry.leases -= 1
+        precondition(entry.leases >= 0, "a run lease was returned twice")
+        runs[id] = entry
+    }
+
+    /// The resident run actor, if any, without activating or leasing it.
+    func residentRun(_ id: String) -> RunActor? { runs[id]?.actor }
+
+    var activeRunCount: Int { runs.count }
+
+    /// Folds the run's whole stream (runs are short: a start, their charges, an end).
+    static func activate(run id: String, from store: any EventStore) async throws -> RunState {
+        var state = RunState(id: id)
+        var from: UInt64 = 1
+        while true {
+            let events = try await store.readStream(
+                SpendStreams.run(id), fromVersion: from, toVersion: .max, maxCount: Limits.replayChunkEventCountMax)
+            for event in events { try state.apply(event) }
+            guard events.count == Limits.replayChunkEventCountMax else { return state }
+            from = state.version + 1
+        }
+    }
+
+    private func passivateIfNeeded() async {
+        guard runs.count > activeRunActorsMax else { return }
+        let candidates = runs.filter { $0.value.leases == 0 }.sorted { $0.value.lastUsed < $1.value.lastUsed }
+        var excess = runs.count - activeRunActorsMax
+        for (id, entry) in candidates where excess > 0 {
+            // An actor with holds or early events in flight stays until they settle.
+            guard await entry.actor.isIdle, runs[id]?.leases == 0 else { continue }
+            runs[id] = nil
+            passivations += 1
+            excess -= 1
+        }
+    }
+
+    // MARK: Budgets and wallets
+
+    /// The budgets whose scope matches a charge, in a fixed order (by id) so that holds are
+    /// always taken in one order.
+    func budgets(matching dimensions: Dimensions, metadata: [String: String]) -> [BudgetActor] {
+        scopes.filter { $0.value.matches(dimensions, metadata: metadata) }.keys.sorted().compactMap { budgets[$0] }
+    }
+
+    func budget(_ id: String) -> BudgetActor? { budgets[id] }
+
+    /// Registers (or updates) a budget once its definition is stored.
+    func budgetDefined(_ id: String, scope: BudgetScope) -> BudgetActor {
+        scopes[id] = scope
+        if let actor = budgets[id] { return actor }
+        let actor = BudgetActor(state: BudgetState(id: id))
+        budgets[id] = actor
+        return actor
+    }
+
+    func wallet(_ agent: String) -> WalletActor {
+        if let actor = wallets[agent] { return actor }
+        let actor = WalletActor(state: WalletState(agent: agent))
+        wallets[agent] = actor
+        return actor
+    }
+}
