@@ -73,6 +73,12 @@ let package = Package(
             name: "LedgerLMDBTests",
             dependencies: ["LedgerCore", "LedgerLMDB", "SpendLedgerTestKit", "CLMDB", "ledger-crash-writer"]
         ),
+        // The in-process Swift API as a service uses it: authorize before each call, settle after.
+        .executableTarget(
+            name: "agent-service-example",
+            dependencies: ["LedgerCore", "LedgerDomain", "LedgerPricing", "LedgerActors", "SpendLedger"],
+            path: "Examples/AgentService"
+        ),
         // An example projection a developer would write: cost per accepted task.
         .target(
             name: "CostPerAcceptedTaskExample",
@@ -99,7 +105,7 @@ let package = Package(
         ),
         .testTarget(
             name: "SpendCLITests",
-            dependencies: ["LedgerCore", "LedgerLMDB", "spend"]
+            dependencies: ["LedgerCore", "LedgerLMDB", "spend", "agent-service-example"]
         ),
     ]
 )

@@ -58,7 +58,14 @@ extension RecordedEvent {
         guard type == T.type else {
             throw LedgerError(.invalidEvent, "event \(seq) is a \(type), not a \(T.type)", seq: seq, field: "type")
         }
-        return try T(payload: payload, schema: schema)
+        do {
+            return try T(payload: payload, schema: schema)
+        } catch {
+            var located = error
+            located.seq = seq
+            located.message = "event \(seq) (\(stream) version \(version)): " + error.message
+            throw located
+        }
     }
 }
 
@@ -67,6 +74,8 @@ public enum SpendStreams {
     public static func run(_ id: String) -> String { "run:" + id }
     public static func wallet(_ agent: String) -> String { "wallet:" + agent }
     public static func budget(_ id: String) -> String { "budget:" + id }
+    /// Charges of an agent recorded without a run.
+    public static func usage(_ agent: String) -> String { "usage:" + agent }
     public static let priceCatalog = "catalog:prices"
     public static func detector(_ name: String) -> String { "detector:" + name }
 }

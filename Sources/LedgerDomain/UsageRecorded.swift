@@ -141,3 +141,30 @@ public struct UsageRecorded: SpendEvent {
         return offset == raw.count ? usage : nil
     }
 }
+
+extension UsageRecorded {
+    /// The payload as a JSON object, for `spend export` and reports (keys sorted as written here).
+    public var jsonObject: String {
+        var json = JSONObjectWriter()
+        json.add("kind", kind.name)
+        json.add("cost_nanos", cost.nanos)
+        json.add("cost_usd", cost.dollars)
+        json.add("input_tokens", inputTokens)
+        json.add("output_tokens", outputTokens)
+        json.add("cached_tokens", cachedTokens)
+        json.add("cache_write_tokens", cacheWriteTokens)
+        json.add("reasoning_tokens", reasoningTokens)
+        json.add("tool_calls", toolCalls)
+        json.add("retry", retry)
+        json.add("latency_ms", latencyMs)
+        if let priceEntry { json.add("price_entry", priceEntry) }
+        if let reservation { json.add("reservation", reservation.description) }
+        return json.finish()
+    }
+
+    /// Renders a stored `usage.recorded` payload for ``EventJSON``; nil for other events.
+    public static func renderPayload(_ event: RecordedEvent) -> String? {
+        guard event.type == type, let usage = try? UsageRecorded(payload: event.payload, schema: event.schema) else { return nil }
+        return usage.jsonObject
+    }
+}

@@ -1054,10 +1054,10 @@ private struct Checks<Harness: EventStoreHarness>: Sendable {
                     return nil
                 }
                 group.addTask {
-                    try await Task.sleep(for: .seconds(10))
+                    try await Task.sleep(for: .seconds(60))
                     let seen = progress.value
                     throw ConformanceFailure(
-                        "the subscription after seq \(after) delivered \(seen.count) of \(wanted) events in 10 s "
+                        "the subscription after seq \(after) delivered \(seen.count) of \(wanted) events in 60 s "
                             + "(last seq \(seen.last.map(String.init) ?? "none"))")
                 }
                 var received: [RecordedEvent]?

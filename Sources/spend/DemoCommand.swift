@@ -2,6 +2,8 @@ import ArgumentParser
 import Foundation
 import LedgerCore
 import LedgerLMDB
+import LedgerPricing
+import SpendLedger
 
 /// The main job until the full demo lands: append the sample usage records in `Fixtures/` to an
 /// LMDB ledger in a local folder, verify it, and print its stats. Running it again appends nothing
@@ -16,18 +18,17 @@ struct DemoCommand: AsyncParsableCommand {
 
     func run() async throws {
         let path = try records ?? FixtureLocator.path("sample-usage.jsonl")
-        let events = try SampleUsage.events(fromFile: path)
+        guard let bytes = FileManager.default.contents(atPath: path) else { throw ValidationError("cannot read \(path)") }
+        let catalog = try PriceCatalog.load(contentsOf: FixtureLocator.path("price-catalog.json"), effectiveFrom: .epoch)
         let store = try LMDBEventStore.open(at: data)
         defer { store.close() }
-        var appended = 0
-        var duplicates = 0
-        for start in stride(from: 0, to: events.count, by: 1_000) {
-            let result = try await store.append(Array(events[start..<min(start + 1_000, events.count)]))
-            appended += result.appendedCount
-            duplicates += result.duplicateCount
-        }
-        printLine("read \(events.count) usage records from \(path)")
-        printLine("appended \(appended) events, \(duplicates) already in the ledger")
+        let ledger = try await Ledger.open(store: store, catalog: catalog)
+        var prepared = PreparedIngest()
+        prepared.add(Array(bytes), source: path, pricer: UsagePricer(catalog: ledger.catalog))
+        if let rejection = prepared.rejections.first { throw ValidationError("the sample is invalid: \(rejection)") }
+        let summary = try await ledger.ingest(prepared)
+        printLine("read \(summary.recordsRead) usage records from \(path)")
+        printLine("appended \(summary.recorded) events, \(summary.duplicatesSkipped) already in the ledger")
         let report = try store.verify()
         printLine(report.isIntact ? "verified: chain and indexes intact" : "VERIFY FAILED: \(report.firstFailure!)")
         printLine("")
@@ -50,39 +51,5 @@ enum FixtureLocator {
             throw ValidationError("cannot find Fixtures/\(name); pass --records FILE")
         }
         return found
-    }
-}
-
-/// Usage records (the design's JSONL format) as `usage.recorded` events on their run's stream.
-/// The whole record is kept as the event's JSON payload.
-enum SampleUsage {
-    static func events(fromFile path: String) throws -> [ProposedEvent] {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ValidationError("cannot read \(path)")
-        }
-        var events: [ProposedEvent] = []
-        for (offset, line) in data.split(separator: 0x0A).enumerated() where !line.isEmpty {
-            let lineNumber = offset + 1
-            guard let record = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else {
-                throw LedgerError(.invalidEvent, "\(path):\(lineNumber): not a JSON object", field: "line")
-            }
-            func text(_ key: String) -> String? { record[key] as? String }
-            guard let agent = text("agent") else {
-                throw LedgerError(.invalidEvent, "\(path):\(lineNumber): agent is missing", field: "agent")
-            }
-            guard let timeText = text("time"), let time = LedgerTime(rfc3339: timeText) else {
-                throw LedgerError(.invalidEvent, "\(path):\(lineNumber): time is missing or not RFC 3339", field: "time")
-            }
-            let id = text("id").flatMap { EventID($0) } ?? EventID.generate(at: time)
-            events.append(
-                ProposedEvent(
-                    id: id, stream: "run:" + (text("run") ?? "agent-\(agent)"), type: "usage.recorded",
-                    occurredAt: time,
-                    dimensions: Dimensions(
-                        agent: agent, client: text("client"), project: text("project"), task: text("task"),
-                        run: text("run"), model: text("model"), vendor: text("vendor")),
-                    payload: Array(line)))
-        }
-        return events
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerDomain
 import LedgerLMDB
 
 struct ExportCommand: AsyncParsableCommand {
@@ -22,7 +23,7 @@ struct ExportCommand: AsyncParsableCommand {
         var buffer = Data()
         buffer.reserveCapacity(1 << 20)
         try store.forEachEvent(from: from, through: to ?? .max) { event in
-            buffer.append(contentsOf: EventJSON.line(for: event).utf8)
+            buffer.append(contentsOf: EventJSON.line(for: event, renderPayload: UsageRecorded.renderPayload).utf8)
             buffer.append(0x0A)
             if buffer.count >= 1 << 20 {
                 FileHandle.standardOutput.write(buffer)

@@ -12,7 +12,10 @@ struct Spend: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spend",
         abstract: "An exact, tamper-evident ledger of what AI agents spend.",
-        subcommands: [DemoCommand.self, StatsCommand.self, VerifyCommand.self, ExportCommand.self]
+        subcommands: [
+            DemoCommand.self, StatsCommand.self, VerifyCommand.self, ExportCommand.self, IngestCommand.self,
+            BudgetsCommand.self, RunsCommand.self, ReportCommand.self, AuditCommand.self,
+        ]
     )
 
     static func main() async {

@@ -116,11 +116,15 @@ import Testing
                     case .denied(let denial):
                         return Outcome(estimate: estimate, denial: denial)
                     case .granted(let grant):
-                        if random.next() % 4 == 0 {
+                        if random.next() % 10 == 0 {
                             try await ledger.release(grant)
                             return Outcome(estimate: estimate)
                         }
-                        let actual = Money(nanos: Int64(random.next() % UInt64(estimate.nanos + 1)))
+                        // Between half the estimate and all of it: the settled total of the
+                        // workload (about $7) exceeds the $5 limit whatever the interleaving,
+                        // so the budget must refuse some authorizations.
+                        let half = estimate.nanos / 2
+                        let actual = Money(nanos: half + Int64(random.next() % UInt64(estimate.nanos - half + 1)))
                         try await ledger.settle(grant, usage: UsageRecorded(cost: actual))
                         return Outcome(estimate: estimate, settled: actual)
                     }

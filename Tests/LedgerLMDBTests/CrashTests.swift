@@ -23,7 +23,7 @@ import Glibc
         var acknowledgedTotal = 0
         for round in 0..<Self.rounds {
             let output = directory.child("round-\(round).out")
-            FileManager.default.createFile(atPath: output, contents: nil)
+            _ = FileManager.default.createFile(atPath: output, contents: nil)
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
             let process = Process()
             process.executableURL = URL(fileURLWithPath: writer)
@@ -32,13 +32,13 @@ import Glibc
             try process.run()
             // Most rounds kill mid-append; some kill while the child is still opening the ledger.
             if round % 6 == 5 {
-                usleep(UInt32.random(in: 0...20_000, using: &generator))
+                try await Task.sleep(nanoseconds: UInt64.random(in: 0...20_000_000, using: &generator))
             } else {
-                try Self.waitForReady(output)
-                usleep(UInt32.random(in: 5_000...150_000, using: &generator))
+                try await Self.waitForReady(output)
+                try await Task.sleep(nanoseconds: UInt64.random(in: 5_000_000...150_000_000, using: &generator))
             }
             kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            try await Self.waitForExit(process)
             try handle.close()
             #expect(process.terminationReason == .uncaughtSignal)
 
@@ -96,10 +96,15 @@ import Glibc
         }
     }
 
-    static func waitForReady(_ path: String) throws {
+    /// Waits for the child's exit without blocking a cooperative thread.
+    static func waitForExit(_ process: Process) async throws {
+        while process.isRunning { try await Task.sleep(nanoseconds: 1_000_000) }
+    }
+
+    static func waitForReady(_ path: String) async throws {
         for _ in 0..<2_000 {
             if let text = try? String(contentsOfFile: path, encoding: .utf8), text.hasPrefix("ready") { return }
-            usleep(5_000)
+            try await Task.sleep(nanoseconds: 5_000_000)
         }
         throw LedgerError(.storage, "the crash writer never became ready")
     }

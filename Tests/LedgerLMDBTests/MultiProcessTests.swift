@@ -16,7 +16,7 @@ import Glibc
         defer { directory.remove() }
         let ledger = directory.child("ledger")
         let output = directory.child("writer.out")
-        FileManager.default.createFile(atPath: output, contents: nil)
+        _ = FileManager.default.createFile(atPath: output, contents: nil)
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
         let child = Process()
         child.executableURL = URL(fileURLWithPath: try CrashTests.crashWriterPath())
@@ -26,7 +26,7 @@ import Glibc
         defer {
             if child.isRunning { kill(child.processIdentifier, SIGKILL) }
         }
-        try CrashTests.waitForReady(output)
+        try await CrashTests.waitForReady(output)
 
         let error = try #require(throws: LedgerError.self) { try LMDBEventStore.open(at: ledger) }
         #expect(error.code == .locked)
@@ -42,13 +42,13 @@ import Glibc
                 #expect(last.hash == head.hash, "the head a reader sees is a committed event")
             }
             lastHead = head.seq
-            usleep(10_000)
+            try await Task.sleep(nanoseconds: 10_000_000)
         }
         #expect(lastHead > 0, "the writer process appended while we read")
         reader.close()
 
         kill(child.processIdentifier, SIGKILL)
-        child.waitUntilExit()
+        try await CrashTests.waitForExit(child)
         try handle.close()
         let reopened = try LMDBEventStore.open(at: ledger)  // the dead writer's lock is gone
         defer { reopened.close() }

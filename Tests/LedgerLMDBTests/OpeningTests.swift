@@ -106,13 +106,14 @@ import Testing
         let store = try LMDBEventStore.open(at: directory.path)
         try await store.append((0..<50).map { EventStoreConformance.sampleEvent(stream: "run:r\($0 % 3)", index: $0) })
         store.close()
-        let stat = try Shell.run("mdb_stat", "-a", directory.path)
+        let path = directory.path
+        let stat = try await offPool { try Shell.run("mdb_stat", "-a", path) }
         #expect(stat.status == 0)
         for name in ["events", "streams", "ids", "occurred", "meta", "snapshots", "checkpoints"] {
             #expect(stat.output.contains("Status of \(name)"))
         }
         #expect(stat.output.contains("Entries: 50"))
-        let dump = try Shell.run("mdb_dump", "-s", "events", directory.path)
+        let dump = try await offPool { try Shell.run("mdb_dump", "-s", "events", path) }
         #expect(dump.status == 0)
         #expect(dump.output.contains("HEADER=END"))
     }
@@ -151,7 +152,7 @@ enum RawLMDB {
 
 /// Runs a command and captures its output.
 enum Shell {
-    struct Result {
+    struct Result: Sendable {
         var status: Int32
         var output: String
         var error: String

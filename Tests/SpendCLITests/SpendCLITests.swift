@@ -1,27 +1,28 @@
 import Foundation
 import LedgerCore
 import LedgerLMDB
+import SpendLedgerTestKit
 import Testing
 
 /// Whole command lines of the `spend` binary, with their output and exit codes.
 @Suite struct SpendCLITests {
-    @Test func demo_appendsTheSampleRecords_andIsIdempotentOnASecondRun() throws {
+    @Test func demo_appendsTheSampleRecords_andIsIdempotentOnASecondRun() async throws {
         let ledger = try Scratch()
         defer { ledger.remove() }
-        let first = try Spend.run("demo", "--data", ledger.path)
+        let first = try await Spend.run("demo", "--data", ledger.path)
         #expect(first.status == 0, "\(first.error)")
         #expect(first.output.contains("appended 240 events, 0 already in the ledger"))
         #expect(first.output.contains("verified: chain and indexes intact"))
-        let second = try Spend.run("demo", "--data", ledger.path)
+        let second = try await Spend.run("demo", "--data", ledger.path)
         #expect(second.status == 0)
         #expect(second.output.contains("appended 0 events, 240 already in the ledger"))
     }
 
-    @Test func statsJSON_hasExactlyTheDocumentedKeys() throws {
+    @Test func statsJSON_hasExactlyTheDocumentedKeys() async throws {
         let ledger = try Scratch()
         defer { ledger.remove() }
-        try Spend.run("demo", "--data", ledger.path)
-        let result = try Spend.run("stats", "--data", ledger.path, "--json")
+        try await Spend.run("demo", "--data", ledger.path)
+        let result = try await Spend.run("stats", "--data", ledger.path, "--json")
         #expect(result.status == 0)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
         #expect(Set(object.keys) == ["events", "head_seq", "head_hash", "first_recorded_at", "last_recorded_at", "bytes"])
@@ -32,26 +33,28 @@ import Testing
         #expect((object["bytes"] as? Int ?? 0) > 0)
     }
 
-    @Test func verify_exitsZeroWhenIntact_andOneWithTheFirstBadSeqWhenBytesWereAltered() throws {
+    @Test func verify_exitsZeroWhenIntact_andOneWithTheFirstBadSeqWhenBytesWereAltered() async throws {
         let ledger = try Scratch()
         defer { ledger.remove() }
-        try Spend.run("demo", "--data", ledger.path)
-        let intact = try Spend.run("verify", "--data", ledger.path)
+        try await Spend.run("demo", "--data", ledger.path)
+        let intact = try await Spend.run("verify", "--data", ledger.path)
         #expect(intact.status == 0)
         #expect(intact.output.contains("OK: 240 events"))
 
-        // The third sample record costs 0.0008925 USD; make it cost 0.0008926 in the stored bytes.
-        let third = try #require(try Spend.run("export", "--data", ledger.path, "--from", "3", "--to", "3").output.split(separator: "\n").first)
-        let cost = try #require(third.firstRange(of: #/"cost_usd":"([0-9.]+)"/#).map { String(third[$0]).dropFirst(12).dropLast() })
-        var altered = Array(cost)
-        altered[altered.count - 1] = altered.last == "9" ? "8" : Character(UnicodeScalar(altered.last!.asciiValue! + 1))
-        let changed = try Surgery.replace(in: ledger.path + "/data.mdb", "\"cost_usd\":\"\(cost)\"", with: "\"cost_usd\":\"\(String(altered))\"")
+        // Add one nano-dollar to the third event's stored cost (bytes 16..<24 of its payload).
+        let third = try #require(try await Spend.run("export", "--data", ledger.path, "--from", "3", "--to", "3").output.split(separator: "\n").first)
+        let object3 = try #require(try JSONSerialization.jsonObject(with: Data(third.utf8)) as? [String: Any])
+        let payload = try #require(Data(base64Encoded: object3["payload_base64"] as? String ?? ""))
+        let cost = Array(payload[16..<24])
+        var altered = cost
+        altered[0] = altered[0] &+ 1
+        let changed = try Surgery.replace(in: ledger.path + "/data.mdb", cost, with: altered)
         #expect(changed >= 1)
 
-        let tampered = try Spend.run("verify", "--data", ledger.path)
+        let tampered = try await Spend.run("verify", "--data", ledger.path)
         #expect(tampered.status == 1)
         #expect(tampered.output.contains("first bad seq 3"))
-        let json = try Spend.run("verify", "--data", ledger.path, "--json")
+        let json = try await Spend.run("verify", "--data", ledger.path, "--json")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any])
         #expect(object["intact"] as? Bool == false)
         #expect(object["first_bad_seq"] as? Int == 3)
@@ -66,40 +69,41 @@ import Testing
     ]
 
     @Test(arguments: usageErrorCommandLines)
-    func usageErrors_exitTwo(arguments: [String]) throws {
-        let result = try Spend.run(arguments)
+    func usageErrors_exitTwo(arguments: [String]) async throws {
+        let result = try await Spend.run(arguments)
         #expect(result.status == 2, "\(arguments): \(result.error)")
         #expect(!result.error.isEmpty)
     }
 
-    @Test func verify_onADirectoryThatIsNotALedger_exitsTwoAndSaysSo() throws {
+    @Test func verify_onADirectoryThatIsNotALedger_exitsTwoAndSaysSo() async throws {
         let directory = try Scratch()
         defer { directory.remove() }
         try FileManager.default.createDirectory(atPath: directory.path, withIntermediateDirectories: true)
         try Data("not a ledger".utf8).write(to: URL(fileURLWithPath: directory.path + "/notes.txt"))
-        let result = try Spend.run("verify", "--data", directory.path)
+        let result = try await Spend.run("verify", "--data", directory.path)
         #expect(result.status == 2)
         #expect(result.error.contains("not a SpendLedger ledger"))
     }
 
-    @Test func export_writesOneWholeEnvelopePerLine_forTheRequestedRange() throws {
+    @Test func export_writesOneWholeEnvelopePerLine_forTheRequestedRange() async throws {
         let ledger = try Scratch()
         defer { ledger.remove() }
-        try Spend.run("demo", "--data", ledger.path)
-        let all = try Spend.run("export", "--data", ledger.path)
+        try await Spend.run("demo", "--data", ledger.path)
+        let all = try await Spend.run("export", "--data", ledger.path)
         #expect(all.status == 0)
         #expect(all.output.split(separator: "\n").count == 240)
-        let range = try Spend.run("export", "--data", ledger.path, "--from", "10", "--to", "12")
+        let range = try await Spend.run("export", "--data", ledger.path, "--from", "10", "--to", "12")
         let lines = range.output.split(separator: "\n")
         #expect(lines.count == 3)
         for (offset, line) in lines.enumerated() {
             let object = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             #expect(object["seq"] as? Int == 10 + offset)
-            for key in ["stream", "version", "id", "recorded_at", "occurred_at", "type", "schema", "dimensions", "payload", "hash"] {
+            for key in ["stream", "version", "id", "recorded_at", "occurred_at", "type", "schema", "dimensions", "payload", "payload_base64", "hash"] {
                 #expect(object[key] != nil, "missing \(key)")
             }
             let payload = try #require(object["payload"] as? [String: Any])
-            #expect(payload["agent"] as? String == (object["dimensions"] as? [String: Any])?["agent"] as? String)
+            #expect((payload["cost_nanos"] as? Int ?? 0) > 0)
+            #expect(payload["kind"] as? String == "llm")
         }
     }
 }
@@ -113,11 +117,18 @@ enum Spend {
     }
 
     @discardableResult
-    static func run(_ arguments: String...) throws -> Result { try run(arguments) }
+    static func run(_ arguments: String...) async throws -> Result { try await run(arguments) }
 
-    static func run(_ arguments: [String]) throws -> Result {
+    @discardableResult
+    static func run(_ arguments: [String], stdin: String? = nil) async throws -> Result {
+        let binary = try binary()
+        return try await offPool { try runBlocking(binary, arguments, stdin: stdin) }
+    }
+
+    private static func runBlocking(_ binary: String, _ arguments: [String], stdin: String?) throws -> Result {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: try binary())
+        if let stdin { process.standardInput = try FileHandle(forReadingFrom: URL(fileURLWithPath: stdin)) }
+        process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments
         process.currentDirectoryURL = URL(fileURLWithPath: packageRoot())
         let out = Pipe()
@@ -159,14 +170,18 @@ struct Scratch {
 enum Surgery {
     /// Replaces every occurrence of `text` with a same-length `replacement`; returns the count.
     static func replace(in path: String, _ text: String, with replacement: String) throws -> Int {
-        precondition(text.utf8.count == replacement.utf8.count)
+        try replace(in: path, Array(text.utf8), with: Array(replacement.utf8))
+    }
+
+    /// Replaces every occurrence of the bytes `needle` with same-length `replacement`; returns the count.
+    static func replace(in path: String, _ needle: [UInt8], with replacement: [UInt8]) throws -> Int {
+        precondition(needle.count == replacement.count)
         var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
-        let needle = Array(text.utf8)
         var count = 0
         var index = 0
         while index + needle.count <= bytes.count {
             if bytes[index] == needle[0], bytes[index..<(index + needle.count)].elementsEqual(needle) {
-                bytes.replaceSubrange(index..<(index + needle.count), with: replacement.utf8)
+                bytes.replaceSubrange(index..<(index + needle.count), with: replacement)
                 count += 1
                 index += needle.count
             } else {

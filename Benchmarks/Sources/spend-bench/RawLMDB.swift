@@ -12,15 +12,22 @@ import LedgerCore
 /// wrote or a SpendLedger ledger's own (opened read-only, after the store is closed), so the ceiling
 /// reads exactly the pages the store reads.
 ///
+/// With `indexed`, a diagnostic second ceiling: the same LMDB operations SpendLedger's writer does
+/// per event and per transaction (see ``appendBatchIndexed(_:firstSeq:)``), still without any of
+/// its Swift code around them. The gap between the two ceilings is LMDB's own cost of the indexes;
+/// the gap between this one and SpendLedger is SpendLedger's code.
+///
 /// Not `Sendable`: used from one task at a time (the environment is opened with `MDB_NOTLS`).
 final class RawLMDB {
     let path: String
     private let env: OpaquePointer
     private var dbi: MDB_dbi = 0
+    /// `streams`, `ids`, `occurred`, `meta`, opened only when `indexed`.
+    private var indexes: (streams: MDB_dbi, ids: MDB_dbi, occurred: MDB_dbi, meta: MDB_dbi)?
     private var closed = false
 
     /// Opens (creating when `readOnly` is false) the environment in the existing directory `path`.
-    init(path: String, readOnly: Bool, noSync: Bool = false) throws {
+    init(path: String, readOnly: Bool, noSync: Bool = false, indexed: Bool = false) throws {
         self.path = path
         var envPointer: OpaquePointer?
         try Self.check(mdb_env_create(&envPointer), "mdb_env_create")
@@ -42,6 +49,19 @@ final class RawLMDB {
             if rc != MDB_SUCCESS {
                 mdb_txn_abort(txn)
                 try Self.check(rc, "mdb_dbi_open events")
+            }
+            if indexed {
+                var handles: [MDB_dbi] = []
+                for name in ["streams", "ids", "occurred", "meta"] {
+                    var handle: MDB_dbi = 0
+                    let rc = mdb_dbi_open(txn, name, create, &handle)
+                    if rc != MDB_SUCCESS {
+                        mdb_txn_abort(txn)
+                        try Self.check(rc, "mdb_dbi_open \(name)")
+                    }
+                    handles.append(handle)
+                }
+                indexes = (handles[0], handles[1], handles[2], handles[3])
             }
             try Self.check(mdb_txn_commit(txn), "mdb_txn_commit (opening)")
         } catch {
@@ -69,12 +89,12 @@ final class RawLMDB {
 
     /// Writes `values` at seqs `firstSeq...` in one transaction and commits it (fsync unless the
     /// environment was opened `noSync`).
-    func appendBatch(_ values: [[UInt8]], firstSeq: UInt64) throws {
+    func appendBatch(_ values: [EncodedEvent], firstSeq: UInt64) throws {
         var txn: OpaquePointer?
         try Self.check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
         var seq = firstSeq
         for value in values {
-            let rc = value.withUnsafeBytes { bytes in
+            let rc = value.bytes.withUnsafeBytes { bytes in
                 withUnsafeMutableBytes(of: &seq) { keyBytes in
                     var key = MDB_val(mv_size: 8, mv_data: keyBytes.baseAddress)
                     var data = MDB_val(mv_size: bytes.count, mv_data: UnsafeMutableRawPointer(mutating: bytes.baseAddress))
@@ -88,6 +108,110 @@ final class RawLMDB {
             seq += 1
         }
         try Self.check(mdb_txn_commit(txn), "mdb_txn_commit")
+    }
+
+    /// Like ``appendBatch(_:firstSeq:)``, plus every other LMDB call SpendLedger's writer makes
+    /// (key layouts as in `Docs/EventFormat.md`): reading the head from `meta`; per event an
+    /// `mdb_get` in `ids` (the duplicate check); per stream new to the transaction a cursor seek
+    /// in `streams` (its current version); per event, after the `events` put, three
+    /// `MDB_NOOVERWRITE` puts: `streams` (stream, 0x00, version BE -> seq), `ids` (id BE -> seq)
+    /// and `occurred` (occurredAt with the sign bit flipped BE, seq BE -> empty); then the new
+    /// head into `meta`, and the commit.
+    func appendBatchIndexed(_ values: [EncodedEvent], firstSeq: UInt64) throws {
+        guard let indexes else { throw BenchError("the environment was not opened with indexes") }
+        var txn: OpaquePointer?
+        try Self.check(mdb_txn_begin(env, nil, 0, &txn), "mdb_txn_begin")
+        var committed = false
+        defer { if !committed { mdb_txn_abort(txn) } }
+        var headKey = Array("head".utf8)
+        var value = MDB_val()
+        var key = MDB_val()
+        _ = headKey.withUnsafeMutableBytes { raw in
+            key = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
+            return mdb_get(txn, indexes.meta, &key, &value)
+        }
+        var seenStreams = Set<String>()
+        var scratch: [UInt8] = []
+        var seq = firstSeq
+        for event in values {
+            // The duplicate check and, once per stream, the version lookup.
+            var idKey = (event.id.high.bigEndian, event.id.low.bigEndian)
+            let found = withUnsafeMutableBytes(of: &idKey) { raw in
+                key = MDB_val(mv_size: 16, mv_data: raw.baseAddress)
+                return mdb_get(txn, indexes.ids, &key, &value)
+            }
+            guard found == MDB_NOTFOUND else { try Self.check(found, "mdb_get ids"); throw BenchError("duplicate id") }
+            if seenStreams.insert(event.stream).inserted {
+                scratch.removeAll(keepingCapacity: true)
+                scratch.append(contentsOf: event.stream.utf8)
+                scratch.append(1)
+                var cursor: OpaquePointer?
+                try Self.check(mdb_cursor_open(txn, indexes.streams, &cursor), "mdb_cursor_open")
+                let rc = scratch.withUnsafeMutableBytes { raw in
+                    key = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
+                    return mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE)
+                }
+                _ = mdb_cursor_get(cursor, &key, &value, rc == MDB_SUCCESS ? MDB_PREV : MDB_LAST)
+                mdb_cursor_close(cursor)
+            }
+            // The event itself.
+            var rc = event.bytes.withUnsafeBytes { bytes in
+                withUnsafeMutableBytes(of: &seq) { keyBytes in
+                    key = MDB_val(mv_size: 8, mv_data: keyBytes.baseAddress)
+                    var data = MDB_val(mv_size: bytes.count, mv_data: UnsafeMutableRawPointer(mutating: bytes.baseAddress))
+                    return mdb_put(txn, dbi, &key, &data, UInt32(MDB_APPEND))
+                }
+            }
+            try Self.check(rc, "mdb_put events")
+            // The three index entries.
+            var seqValue = seq.littleEndian
+            scratch.removeAll(keepingCapacity: true)
+            scratch.append(contentsOf: event.stream.utf8)
+            scratch.append(0)
+            withUnsafeBytes(of: event.version.bigEndian) { scratch.append(contentsOf: $0) }
+            rc = Self.put(txn, indexes.streams, &scratch, &seqValue)
+            try Self.check(rc, "mdb_put streams")
+            rc = withUnsafeMutableBytes(of: &idKey) { raw in
+                withUnsafeMutableBytes(of: &seqValue) { v in
+                    key = MDB_val(mv_size: 16, mv_data: raw.baseAddress)
+                    var data = MDB_val(mv_size: 8, mv_data: v.baseAddress)
+                    return mdb_put(txn, indexes.ids, &key, &data, UInt32(MDB_NOOVERWRITE))
+                }
+            }
+            try Self.check(rc, "mdb_put ids")
+            var occurredKey = (
+                (UInt64(bitPattern: event.occurredAt.nanosecondsSinceEpoch) ^ (1 << 63)).bigEndian, seq.bigEndian
+            )
+            rc = withUnsafeMutableBytes(of: &occurredKey) { raw in
+                key = MDB_val(mv_size: 16, mv_data: raw.baseAddress)
+                var data = MDB_val(mv_size: 0, mv_data: nil)
+                return mdb_put(txn, indexes.occurred, &key, &data, UInt32(MDB_NOOVERWRITE))
+            }
+            try Self.check(rc, "mdb_put occurred")
+            seq += 1
+        }
+        var head = [UInt8](repeating: 0, count: 48)
+        head.withUnsafeMutableBytes { $0.storeBytes(of: (seq - 1).littleEndian, as: UInt64.self) }
+        let rc = headKey.withUnsafeMutableBytes { k in
+            head.withUnsafeMutableBytes { v in
+                key = MDB_val(mv_size: k.count, mv_data: k.baseAddress)
+                var data = MDB_val(mv_size: v.count, mv_data: v.baseAddress)
+                return mdb_put(txn, indexes.meta, &key, &data, 0)
+            }
+        }
+        try Self.check(rc, "mdb_put meta")
+        committed = true
+        try Self.check(mdb_txn_commit(txn), "mdb_txn_commit")
+    }
+
+    private static func put(_ txn: OpaquePointer?, _ dbi: MDB_dbi, _ keyBytes: inout [UInt8], _ seq: inout UInt64) -> Int32 {
+        keyBytes.withUnsafeMutableBytes { k in
+            withUnsafeMutableBytes(of: &seq) { v in
+                var key = MDB_val(mv_size: k.count, mv_data: k.baseAddress)
+                var data = MDB_val(mv_size: 8, mv_data: v.baseAddress)
+                return mdb_put(txn, dbi, &key, &data, UInt32(MDB_NOOVERWRITE))
+            }
+        }
     }
 
     // MARK: Reading

@@ -31,18 +31,24 @@ struct CommonOptions: ParsableArguments {
     @Flag(help: "Print the final table as Markdown (for Docs/BENCHMARKS.md).")
     var markdown = false
 
+    @Option(help: "Streams the events are spread over, round robin (a diagnostic; the figures use 1000).")
+    var streams = 1_000
+
     var scratch: Scratch { Scratch(root: dir) }
 
     /// Prints the header, runs `body` with a fresh report, then prints the summary.
     func run(_ what: String, _ body: (Report) async throws -> Void) async throws {
         print("spend-bench \(what)\(quick ? " --quick (smoke run: counts too small for meaningful figures)" : "")")
-        print("ledgers under \(dir); \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        Workload.streamCount = max(1, streams)
+        print("ledgers under \(dir); \(ProcessInfo.processInfo.activeProcessorCount) cores; events over \(Workload.streamCount) streams")
+        print("load average at start: \(Load.average())")
         print("")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let report = Report(markdown: markdown)
         let began = monotonicNanos()
         try await body(report)
         report.printSummary()
+        print("load average at end: \(Load.average())")
         print(String(format: "total time %.1f s", Double(monotonicNanos() - began) / 1e9))
     }
 }
@@ -70,9 +76,14 @@ extension SpendBench {
             abstract: "Durable appends from one caller at batch sizes 1, 100, 1,000 and 10,000.")
         @OptionGroup var options: CommonOptions
 
+        @Option(help: "Run only this batch size (1, 100, 1000 or 10000); repeat for several.")
+        var batch: [Int] = []
+
         func run() async throws {
             try await options.run("append") { report in
-                try await AppendBenchmarks.run(scratch: options.scratch, quick: options.quick, report: report)
+                try await AppendBenchmarks.run(
+                    scratch: options.scratch, quick: options.quick, report: report,
+                    batches: batch.isEmpty ? nil : Set(batch))
             }
         }
     }
@@ -85,7 +96,7 @@ extension SpendBench {
         func run() async throws {
             try await options.run("single") { report in
                 try await AppendBenchmarks.run(
-                    scratch: options.scratch, quick: options.quick, report: report, singleOnly: true)
+                    scratch: options.scratch, quick: options.quick, report: report, batches: [1])
             }
         }
     }

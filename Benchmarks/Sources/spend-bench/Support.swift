@@ -14,6 +14,25 @@ func monotonicNanos() -> UInt64 {
     return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
 }
 
+/// CPU time this process has used so far, every thread (`CLOCK_PROCESS_CPUTIME_ID`), in
+/// nanoseconds. Measured around a store call it counts the store's writer thread too.
+@inline(__always)
+func processCPUNanos() -> UInt64 {
+    var spec = timespec()
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &spec)
+    return UInt64(spec.tv_sec) &* 1_000_000_000 &+ UInt64(spec.tv_nsec)
+}
+
+/// Bytes this process has handed to `write`-family system calls so far (`wchar` in
+/// `/proc/self/io`): what LMDB writes at commit, since it writes pages with `pwrite`/`writev`.
+func writtenBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/io", encoding: .utf8) else { return 0 }
+    for line in text.split(separator: "\n") where line.hasPrefix("wchar:") {
+        return Int(line.dropFirst(6).trimmingCharacters(in: .whitespaces)) ?? 0
+    }
+    return 0
+}
+
 /// Runs `body` and returns how long it took, in nanoseconds.
 @inline(__always)
 func measure(_ body: () throws -> Void) rethrows -> UInt64 {
@@ -73,6 +92,15 @@ struct Figure: Sendable {
     var unit = "events"
     /// Free text printed after the figure (group sizes, how the log was built).
     var note: String?
+    /// CPU time of the whole process (all threads) during the measured work, when measured.
+    var cpuNanos: UInt64?
+    /// Bytes written with `write`-family calls during the measured work, when measured.
+    var writeBytes: Int?
+
+    /// CPU microseconds per event, when measured.
+    var cpuMicrosPerEvent: Double? { cpuNanos.map { Double($0) / 1_000 / Double(Swift.max(events, 1)) } }
+    /// Bytes written per event, when measured.
+    var writeBytesPerEvent: Double? { writeBytes.map { Double($0) / Double(Swift.max(events, 1)) } }
 
     var rate: Double { seconds > 0 ? Double(events) / seconds : 0 }
     var p50: UInt64? { latencies?.p50 }
@@ -107,10 +135,13 @@ enum CeilingMetric: Sendable {
 struct Row: Sendable {
     var figure: Figure
     var ceiling: Figure?
+    /// For appends: raw LMDB doing the store's index and head writes too (a diagnostic).
+    var indexedCeiling: Figure?
     var metric: CeilingMetric = .throughput
     var target: Target?
 
     var ratio: Double? { ceiling.map { metric.ratio(figure, to: $0) } }
+    var indexedRatio: Double? { indexedCeiling.map { metric.ratio(figure, to: $0) } }
 }
 
 /// Collects figures as the benchmarks run, prints each at once, and prints the table at the end.
@@ -132,6 +163,7 @@ final class Report {
         rows.append(row)
         var line = "  ledger   " + Format.line(row.figure)
         if let ratio = row.ratio { line += "  | \(Format.ratio(ratio)) of ceiling" }
+        if let ratio = row.indexedRatio { line += ", \(Format.ratio(ratio)) of raw+indexes" }
         if let target = row.target {
             line += "  | target \(target.text): \(target.isMet(row.figure) ? "met" : "NOT MET")"
         }
@@ -144,15 +176,16 @@ final class Report {
         print("")
         if markdown {
             print(
-                "| benchmark | events | seconds | events/s | p50 | p99 | raw LMDB ceiling | vs ceiling | target | met |")
-            print("|---|---:|---:|---:|---:|---:|---|---:|---|---|")
+                "| benchmark | events | seconds | events/s | p50 | p99 | raw LMDB ceiling | vs ceiling | vs raw+indexes | target | met |")
+            print("|---|---:|---:|---:|---:|---:|---|---:|---:|---|---|")
             for row in rows {
                 let f = row.figure
                 print(
                     "| \(f.name) | \(Format.count(f.events)) | \(Format.seconds(f.seconds)) | \(Format.rate(f.rate, f.unit)) "
                         + "| \(f.p50.map(Format.latency) ?? "–") | \(f.p99.map(Format.latency) ?? "–") "
                         + "| \(row.ceiling.map { Format.ceilingSummary($0, row.metric) } ?? "–") "
-                        + "| \(row.ratio.map(Format.ratio) ?? "–") | \(row.target?.text ?? "–") "
+                        + "| \(row.ratio.map(Format.ratio) ?? "–") | \(row.indexedRatio.map(Format.ratio) ?? "–") "
+                        + "| \(row.target?.text ?? "–") "
                         + "| \(row.target.map { $0.isMet(f) ? "met" : "**not met**" } ?? "–") |")
             }
         } else {
@@ -160,7 +193,7 @@ final class Report {
             let header = [
                 "benchmark".padding(toLength: 58, withPad: " ", startingAt: 0), "events".leftPad(11),
                 "events/s".leftPad(13), "p50".leftPad(10), "p99".leftPad(10), "ceiling".leftPad(22),
-                "ratio".leftPad(7), "  target",
+                "ratio".leftPad(7), "+idx".leftPad(6), "  target",
             ]
             print(header.joined(separator: " "))
             for row in rows {
@@ -171,6 +204,7 @@ final class Report {
                     (f.p99.map(Format.latency) ?? "-").leftPad(10),
                     (row.ceiling.map { Format.ceilingSummary($0, row.metric) } ?? "-").leftPad(22),
                     (row.ratio.map(Format.ratio) ?? "-").leftPad(7),
+                    (row.indexedRatio.map(Format.ratio) ?? "-").leftPad(6),
                 ]
                 if let target = row.target {
                     cells.append("  \(target.text): \(target.isMet(f) ? "met" : "NOT MET")")
@@ -234,6 +268,8 @@ enum Format {
         if let latencies = f.latencies {
             text += ", p50 \(latency(latencies.p50)), p99 \(latency(latencies.p99)), mean \(latency(latencies.mean))"
         }
+        if let cpu = f.cpuMicrosPerEvent { text += String(format: ", cpu %.2f µs/event", cpu) }
+        if let bytes = f.writeBytesPerEvent { text += String(format: ", wrote %.0f B/event", bytes) }
         if let note = f.note { text += " (\(note))" }
         return text
     }
@@ -276,6 +312,16 @@ enum Memory {
         return String(format: "peak RSS (getrusage ru_maxrss): %.0f MiB", mib)
             + "; now: RssAnon \(fields["RssAnon"] ?? "?"), RssFile \(fields["RssFile"] ?? "?")"
             + " (RssFile counts the LMDB memory map's pages this process touched)"
+    }
+}
+
+// MARK: - Load
+
+enum Load {
+    /// `/proc/loadavg`'s first three fields: other work on the machine skews every figure.
+    static func average() -> String {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return "?" }
+        return text.split(separator: " ").prefix(3).joined(separator: " ")
     }
 }
 

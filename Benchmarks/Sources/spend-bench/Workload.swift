@@ -9,15 +9,24 @@ import SpendLedgerTestKit
 /// Events are always made before the clock starts: the figures measure the store, not the
 /// producer's string formatting and id generation.
 enum Workload {
-    /// How many streams the events are spread over, round robin.
-    static let streamCount = 1_000
+    /// How many streams the events are spread over, round robin (`--streams`, a diagnostic).
+    /// Set once, before any benchmark runs.
+    nonisolated(unsafe) static var streamCount = 1_000 {
+        didSet { streams = (0..<streamCount).map { "run:r\($0)" } }
+    }
 
     /// Stream names, made once.
-    static let streams: [String] = (0..<streamCount).map { "run:r\($0)" }
+    nonisolated(unsafe) private(set) static var streams: [String] = (0..<1_000).map { "run:r\($0)" }
 
     /// The event with global index `index` (any `Int`; index `i` goes to stream `i % streamCount`).
     static func event(_ index: Int) -> ProposedEvent {
         EventStoreConformance.sampleEvent(stream: streams[index % streamCount], index: index)
+    }
+
+    /// The event with global index `index`, in stream `stream % streamCount` (for appenders that
+    /// each own a stream).
+    static func event(_ index: Int, stream: Int) -> ProposedEvent {
+        EventStoreConformance.sampleEvent(stream: streams[stream % streamCount], index: index)
     }
 
     /// The events `start ..< start + count`.
@@ -29,6 +38,15 @@ enum Workload {
     }
 }
 
+/// One event encoded by ``ChainEncoder``, with what the index entries are made of.
+struct EncodedEvent {
+    var bytes: [UInt8]
+    var stream: String
+    var version: UInt64
+    var id: EventID
+    var occurredAt: LedgerTime
+}
+
 /// Encodes proposed events exactly as the store would (seq, per-stream version, recordedAt and
 /// the chain hash linking each to the previous), for the raw-LMDB ceiling: the ceiling writes the
 /// same bytes, only without SpendLedger's validation, planning, indexes and head record.
@@ -38,8 +56,8 @@ struct ChainEncoder {
     private var versions: [String: UInt64] = [:]
 
     /// The encoded bytes of `events`, stamped `recordedAt`, continuing the chain.
-    mutating func encode(_ events: [ProposedEvent], recordedAt: LedgerTime) -> [[UInt8]] {
-        var out: [[UInt8]] = []
+    mutating func encode(_ events: [ProposedEvent], recordedAt: LedgerTime) -> [EncodedEvent] {
+        var out: [EncodedEvent] = []
         out.reserveCapacity(events.count)
         for event in events {
             seq += 1
@@ -48,7 +66,9 @@ struct ChainEncoder {
             let (bytes, hash) = EventCodec.encode(
                 event, seq: seq, version: version, recordedAt: recordedAt, previous: previous)
             previous = hash
-            out.append(bytes)
+            out.append(
+                EncodedEvent(
+                    bytes: bytes, stream: event.stream, version: version, id: event.id, occurredAt: event.occurredAt))
         }
         return out
     }

@@ -97,6 +97,9 @@ public final class SpendCoordinator: Sendable {
         store: any EventStore, clock: any LedgerClock = SystemClock(), reservationTTLSeconds: Int64 = 300,
         activeRunActorsMax: Int = Limits.activeRunActorsMax
     ) async throws -> SpendCoordinator {
+        // Pass 1: every budget's and wallet's own stream. Pass 2: every charge, against the budgets
+        // as finally defined, so a budget counts the matching charges of its period wherever they
+        // stand in the log — exactly what a budget defined live counts (see `backfill`).
         var budgets: [String: BudgetState] = [:]
         var wallets: [String: WalletState] = [:]
         try await scan(store) { event in
@@ -107,13 +110,14 @@ public final class SpendCoordinator: Sendable {
                 let agent = String(event.stream.dropFirst("wallet:".count))
                 try wallets[agent, default: WalletState(agent: agent)].apply(event)
             }
-            if event.type == UsageRecorded.type {
-                let cost = try event.decode(as: UsageRecorded.self).cost
-                for id in budgets.keys where budgets[id]!.matches(event.dimensions, metadata: event.metadata) {
-                    budgets[id]!.applyCharge(cost, occurredAt: event.occurredAt)
-                }
-                if let agent = event.dimensions.agent { wallets[agent, default: WalletState(agent: agent)].applyCharge(cost) }
+        }
+        try await scan(store) { event in
+            guard event.type == UsageRecorded.type else { return }
+            let cost = try event.decode(as: UsageRecorded.self).cost
+            for id in budgets.keys where budgets[id]!.matches(event.dimensions, metadata: event.metadata) {
+                budgets[id]!.applyCharge(cost, occurredAt: event.occurredAt)
             }
+            if let agent = event.dimensions.agent { wallets[agent, default: WalletState(agent: agent)].applyCharge(cost) }
         }
         let registry = ActorRegistry(
             store: store, budgets: Array(budgets.values), wallets: Array(wallets.values), activeRunActorsMax: activeRunActorsMax)
@@ -207,9 +211,20 @@ public final class SpendCoordinator: Sendable {
         }
         let recorded = try await readBack(try await store.append(events))
         try await actor.commit(recorded, charges: [], claimed: .zero)
-        // A new budget counts the charges already in its current period.
-        if previous.definition == nil {
+        // A new budget, or one whose scope changed, counts every matching charge already stored.
+        if previous.definition?.scope != definition.scope {
             try await backfill(actor, scope: definition.scope)
+        }
+        // Thresholds the stored spend already crosses under this definition are recorded now.
+        let thresholds = await actor.claimThresholds(forCharge: .zero, rollover: nil)
+        if !thresholds.isEmpty {
+            let events = thresholds.map { ProposedEvent($0, stream: SpendStreams.budget(id), occurredAt: now) }
+            do {
+                try await actor.commit(try await readBack(try await store.append(events)), charges: [], claimed: .zero)
+            } catch {
+                await actor.dropClaims(period: false, thresholds: thresholds.map(\.percent), charges: .zero)
+                throw error
+            }
         }
     }
 
@@ -295,20 +310,30 @@ public final class SpendCoordinator: Sendable {
 
     /// Counts into a newly defined budget the charges already stored in its current period.
     private func backfill(_ actor: BudgetActor, scope: BudgetScope) async throws {
-        let state = await actor.current
-        let since = state.periodStart
         var charges: [(Money, LedgerTime)] = []
         try await scan(store) { event in
-            guard event.type == UsageRecorded.type, event.occurredAt >= since,
-                scope.matches(event.dimensions, metadata: event.metadata)
-            else { return }
+            guard event.type == UsageRecorded.type, scope.matches(event.dimensions, metadata: event.metadata) else { return }
             charges.append((try event.decode(as: UsageRecorded.self).cost, event.occurredAt))
         }
-        try await actor.commit([], charges: charges, claimed: .zero)
+        await actor.recount(charges)
     }
 }
 
 /// Every stored event in `seq` order, in bounded memory.
 func scan(_ store: some EventStore, _ body: (RecordedEvent) throws -> Void) async throws {
     for try await event in store.events(from: 1) { try body(event) }
+}
+
+extension SpendCoordinator {
+    /// Every run in the log, folded from its stream, ordered by id. A full scan: for listings,
+    /// not for the hot path.
+    public static func allRuns(in store: any EventStore) async throws -> [RunState] {
+        var runs: [String: RunState] = [:]
+        try await scan(store) { event in
+            guard event.stream.hasPrefix("run:") else { return }
+            let id = String(event.stream.dropFirst("run:".count))
+            try runs[id, default: RunState(id: id)].apply(event)
+        }
+        return runs.values.sorted { $0.id < $1.id }
+    }
 }

@@ -89,6 +89,12 @@ public actor BudgetActor {
         pendingCharges -= claimed
     }
 
+    /// Replaces every counted charge with `charges` (a new or re-scoped budget's history).
+    func recount(_ charges: [(Money, LedgerTime)]) {
+        state.resetCharges()
+        for (cost, occurredAt) in charges { state.applyCharge(cost, occurredAt: occurredAt) }
+    }
+
     /// Reservations held here that are past their expiry.
     func expired(at now: LedgerTime) -> [(EventID, BudgetReservation)] {
         state.reservations.filter { $0.value.expiresAt <= now }.map { ($0.key, $0.value) }.sorted { $0.0 < $1.0 }

@@ -78,6 +78,12 @@ public struct BudgetState: Hashable, Sendable {
         }
     }
 
+    /// Forgets every counted charge (before a recount under a new scope).
+    mutating func resetCharges() {
+        spentByPeriod = [:]
+        spentAllTime = .zero
+    }
+
     /// Spend in the current period.
     public var spent: Money { spentByPeriod[periodStart.nanosecondsSinceEpoch] ?? .zero }
 

@@ -94,6 +94,12 @@ public struct RunState: Hashable, Sendable {
             denials += 1
         case UsageRecorded.type:
             let usage = try event.decode(as: UsageRecorded.self)
+            if started == nil, dimensions.agent == nil {
+                // A run known only from ingested charges: take who and for whom from the first one.
+                dimensions = event.dimensions
+                dimensions.model = nil
+                dimensions.vendor = nil
+            }
             applyUsage(usage, model: event.dimensions.model)
         case RunHalted.type:
             let halted = try event.decode(as: RunHalted.self)

@@ -33,23 +33,32 @@ public struct EventID: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     /// Parses the 36-character UUID form, or 32 hex digits without dashes; any case.
-    public init?(_ text: some StringProtocol) {
+    public init?(_ text: String) {
+        var text = text
+        guard let id = text.withUTF8({ Self.parse($0) }) else { return nil }
+        self = id
+    }
+
+    public init?(_ text: Substring) { self.init(String(text)) }
+
+    /// Parses a UUID from UTF-8 bytes without building a String.
+    public static func parse(_ utf8: UnsafeBufferPointer<UInt8>) -> EventID? {
+        guard utf8.count == 36 || utf8.count == 32 else { return nil }
+        let dashed = utf8.count == 36
         var high: UInt64 = 0
         var low: UInt64 = 0
         var digits = 0
-        let utf8 = text.utf8
-        guard utf8.count == 36 || utf8.count == 32 else { return nil }
-        for (offset, byte) in utf8.enumerated() {
-            if byte == 45 {  // "-"
-                guard utf8.count == 36, [8, 13, 18, 23].contains(offset) else { return nil }
+        for offset in 0..<utf8.count {
+            let byte = utf8[offset]
+            if dashed, offset == 8 || offset == 13 || offset == 18 || offset == 23 {
+                guard byte == 45 else { return nil }
                 continue
             }
-            guard let value = Self.hexValue(byte) else { return nil }
+            guard let value = hexValue(byte) else { return nil }
             if digits < 16 { high = high << 4 | UInt64(value) } else { low = low << 4 | UInt64(value) }
             digits += 1
         }
-        guard digits == 32 else { return nil }
-        self.init(high: high, low: low)
+        return digits == 32 ? EventID(high: high, low: low) : nil
     }
 
     private static func hexValue(_ byte: UInt8) -> UInt8? {

@@ -62,7 +62,11 @@ public struct JSONObjectWriter {
 public enum EventJSON {
     /// One line of JSON, without the newline. A JSON payload that is a well-formed JSON document
     /// is embedded as is under `payload`; any other payload is under `payload_base64`.
-    public static func line(for event: RecordedEvent) -> String {
+    public static func line(for event: RecordedEvent) -> String { line(for: event, renderPayload: { _ in nil }) }
+
+    /// One line of JSON; `renderPayload` may give a binary payload's readable JSON form, which is
+    /// written under `payload` beside the exact bytes in `payload_base64`.
+    public static func line(for event: RecordedEvent, renderPayload: (RecordedEvent) -> String?) -> String {
         var json = JSONObjectWriter()
         json.add("seq", event.seq)
         json.add("stream", event.stream)
@@ -93,6 +97,7 @@ public enum EventJSON {
         {
             json.addRaw("payload", String(decoding: event.payload, as: UTF8.self))
         } else {
+            if let rendered = renderPayload(event) { json.addRaw("payload", rendered) }
             json.add("payload_base64", payload.base64EncodedString())
         }
         json.add("hash", event.hash.description)

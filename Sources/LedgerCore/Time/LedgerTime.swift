@@ -55,68 +55,81 @@ public struct LedgerTime: Hashable, Comparable, Sendable, CustomStringConvertibl
     /// Parses RFC 3339 (`2026-11-20T01:02:03.123Z`, `2026-11-20T02:02:03+01:00`). A fraction of
     /// up to nine digits is kept exactly; more digits are an error, never silently rounded.
     /// Returns nil for anything that is not a valid RFC 3339 date-time.
-    public init?(rfc3339 text: some StringProtocol) {
-        let bytes = Array(text.utf8)
+    public init?(rfc3339 text: String) {
+        var text = text
+        guard let time = text.withUTF8({ Self.parseRFC3339($0) }) else { return nil }
+        self = time
+    }
+
+    public init?(rfc3339 text: Substring) { self.init(rfc3339: String(text)) }
+
+    /// Parses RFC 3339 from UTF-8 bytes without building a String (the ingest hot path).
+    public static func parseRFC3339(_ bytes: UnsafeBufferPointer<UInt8>) -> LedgerTime? {
         var index = 0
-        func number(_ width: Int) -> Int64? {
-            guard index + width <= bytes.count else { return nil }
+        let count = bytes.count
+        @inline(__always) func number(_ width: Int) -> Int64? {
+            guard index + width <= count else { return nil }
             var value: Int64 = 0
             for _ in 0..<width {
-                let byte = bytes[index]
-                guard byte >= 48, byte <= 57 else { return nil }
-                value = value * 10 + Int64(byte - 48)
+                let digit = bytes[index] &- 0x30
+                guard digit < 10 else { return nil }
+                value = value * 10 + Int64(digit)
                 index += 1
             }
             return value
         }
-        func expect(_ characters: [UInt8]) -> Bool {
-            guard index < bytes.count, characters.contains(bytes[index]) else { return false }
+        @inline(__always) func expect(_ byte: UInt8) -> Bool {
+            guard index < count, bytes[index] == byte else { return false }
             index += 1
             return true
         }
-        guard let year = number(4), expect([45]), let month = number(2), expect([45]),
-            let day = number(2), expect([84, 116, 32]), let hour = number(2), expect([58]),
-            let minute = number(2), expect([58]), let second = number(2)
+        guard let year = number(4), expect(0x2D), let month = number(2), expect(0x2D), let day = number(2),
+            index < count, bytes[index] == 0x54 || bytes[index] == 0x74 || bytes[index] == 0x20
+        else { return nil }
+        index += 1
+        guard let hour = number(2), expect(0x3A), let minute = number(2), expect(0x3A), let second = number(2)
         else { return nil }
         guard (1...12).contains(month), day >= 1, day <= CivilCalendar.daysIn(month: month, year: year),
             hour <= 23, minute <= 59, second <= 60
         else { return nil }
         var fraction: Int64 = 0
-        if index < bytes.count, bytes[index] == 46 {
+        if index < count, bytes[index] == 0x2E {
             index += 1
             var digits = 0
-            while index < bytes.count, bytes[index] >= 48, bytes[index] <= 57 {
+            while index < count, bytes[index] &- 0x30 < 10 {
                 guard digits < 9 else { return nil }
-                fraction = fraction * 10 + Int64(bytes[index] - 48)
+                fraction = fraction * 10 + Int64(bytes[index] - 0x30)
                 digits += 1
                 index += 1
             }
             guard digits > 0 else { return nil }
             for _ in digits..<9 { fraction *= 10 }
         }
+        guard index < count else { return nil }
         var offsetSeconds: Int64 = 0
-        guard index < bytes.count else { return nil }
-        if bytes[index] == 90 || bytes[index] == 122 {
+        switch bytes[index] {
+        case 0x5A, 0x7A:
             index += 1
-        } else if bytes[index] == 43 || bytes[index] == 45 {
-            let sign: Int64 = bytes[index] == 45 ? -1 : 1
+        case 0x2B, 0x2D:
+            let sign: Int64 = bytes[index] == 0x2D ? -1 : 1
             index += 1
-            guard let offsetHours = number(2), expect([58]), let offsetMinutes = number(2),
-                offsetHours <= 23, offsetMinutes <= 59
+            guard let offsetHours = number(2), expect(0x3A), let offsetMinutes = number(2), offsetHours <= 23,
+                offsetMinutes <= 59
             else { return nil }
             offsetSeconds = sign * (offsetHours * 3600 + offsetMinutes * 60)
-        } else {
+        default:
             return nil
         }
-        guard index == bytes.count else { return nil }
+        guard index == count else { return nil }
         let days = CivilCalendar.days(year: year, month: month, day: day)
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + min(second, 59) - offsetSeconds
         let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
         guard !overflow else { return nil }
         let (total, overflow2) = scaled.addingReportingOverflow(fraction)
         guard !overflow2 else { return nil }
-        self.nanosecondsSinceEpoch = total
+        return LedgerTime(nanosecondsSinceEpoch: total)
     }
+
 }
 
 /// Proleptic Gregorian calendar arithmetic (Howard Hinnant's days-from-civil algorithms).

@@ -1,5 +1,6 @@
 import CLMDB
 import LedgerCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -93,7 +94,12 @@ final class LMDBEnvironment: @unchecked Sendable {
             return store
         } catch {
             if let envPointer { mdb_env_close(envPointer) }
-            if lockDescriptor >= 0 { Glibc.close(lockDescriptor) }
+            if lockDescriptor >= 0 {
+                var info = stat()
+                fstat(lockDescriptor, &info)
+                Glibc.close(lockDescriptor)
+                WriterRegistry.release(.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
+            }
             throw error
         }
     }
@@ -150,21 +156,38 @@ final class LMDBEnvironment: @unchecked Sendable {
         return names
     }
 
-    /// One writing process per ledger: an exclusive `flock` on `writer.lock`, held while open.
+    /// One writer per ledger. Across processes: a POSIX record lock (`fcntl F_SETLK`) on
+    /// `writer.lock`, which belongs to the process and is never inherited by a forked child (an
+    /// `flock` would be shared with a child until it execs, and outlive our close). Within the
+    /// process: ``WriterRegistry``, since record locks never conflict with their own process.
     private static func takeWriterLock(_ path: String) throws(LedgerError) -> Int32 {
         let lockPath = path + "/writer.lock"
         let descriptor = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw LMDBResult.error(errno, "opening \(lockPath)") }
-        if flock(descriptor, LOCK_EX | LOCK_NB) != 0 {
-            var holder = [UInt8](repeating: 0, count: 32)
-            let count = pread(descriptor, &holder, 31, 0)
+        var info = stat()
+        fstat(descriptor, &info)
+        let identity = WriterRegistry.Identity(device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        guard WriterRegistry.claim(identity) else {
             Glibc.close(descriptor)
-            let pid = count > 0 ? String(decoding: holder[0..<count], as: UTF8.self) : "another process"
+            throw LedgerError(
+                .locked,
+                "the ledger at \(path) is open for writing by process \(getpid()) (this process); close it before opening it again")
+        }
+        var lock = flock()
+        lock.l_type = Int16(F_WRLCK)
+        lock.l_whence = Int16(SEEK_SET)
+        if fcntl(descriptor, F_SETLK, &lock) != 0 {
+            var holder = flock()
+            holder.l_type = Int16(F_WRLCK)
+            holder.l_whence = Int16(SEEK_SET)
+            let pid = fcntl(descriptor, F_GETLK, &holder) == 0 && holder.l_type != Int16(F_UNLCK) ? "\(holder.l_pid)" : "another process"
+            WriterRegistry.release(identity)
+            Glibc.close(descriptor)
             throw LedgerError(
                 .locked,
                 "the ledger at \(path) is open for writing by process \(pid); open it read-only, or stop that process")
         }
-        let pid = Array("\(getpid())".utf8)
+        let pid = Array("\(getpid())\n".utf8)
         _ = ftruncate(descriptor, 0)
         _ = pwrite(descriptor, pid, pid.count, 0)
         return descriptor
@@ -364,7 +387,10 @@ final class LMDBEnvironment: @unchecked Sendable {
         guard shouldClose else { return }
         mdb_env_close(env)
         if lockDescriptor >= 0 {
-            Glibc.close(lockDescriptor)
+            var info = stat()
+            fstat(lockDescriptor, &info)
+            Glibc.close(lockDescriptor)  // releases the record lock
+            WriterRegistry.release(.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
             lockDescriptor = -1
         }
     }
@@ -389,4 +415,17 @@ final class LMDBEnvironment: @unchecked Sendable {
         guard stat(path + "/data.mdb", &info) == 0 else { return 0 }
         return UInt64(info.st_size)
     }
+}
+
+/// The ledgers this process has open for writing, by the identity of their `writer.lock` file.
+enum WriterRegistry {
+    struct Identity: Hashable, Sendable {
+        var device: UInt64
+        var inode: UInt64
+    }
+
+    private static let open = Mutex<Set<Identity>>([])
+
+    static func claim(_ identity: Identity) -> Bool { open.withLock { $0.insert(identity).inserted } }
+    static func release(_ identity: Identity) { _ = open.withLock { $0.remove(identity) } }
 }
