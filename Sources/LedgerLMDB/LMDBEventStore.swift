@@ -143,6 +143,16 @@ public final class LMDBEventStore: EventStore {
         }
     }
 
+    /// Id-index lookups only, in one read transaction; nothing is decoded.
+    public func containsEvents(ids: [EventID]) throws -> [Bool] {
+        try environment.withReadTransaction { txn throws(LedgerError) in
+            var found: [Bool] = []
+            found.reserveCapacity(ids.count)
+            for id in ids { found.append(try environment.seq(forID: id, in: txn) != nil) }
+            return found
+        }
+    }
+
     public func seq(recordedAtOrBefore time: LedgerTime) throws -> UInt64 {
         try environment.withReadTransaction { txn throws(LedgerError) in
             let head = try environment.head(in: txn)

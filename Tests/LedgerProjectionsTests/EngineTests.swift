@@ -57,6 +57,14 @@ import Testing
         for projection in BuiltinViews.all {
             #expect(try await engine.stateOfRegistered(projection.name) == ContentHash(of: try referenceBytes(projection, events)))
         }
+        // Flushing at every boundary (a tiny buffer) saves and reports the same snapshots.
+        let eager = ProjectionEngine(
+            store: ledger.store, snapshots: InMemorySnapshotStore(),
+            options: .init(snapshotEvery: 100, snapshotBufferBytesMax: 1))
+        try await eager.register(BuiltinViews.all)
+        let eagerReport = try await eager.rebuild()
+        #expect(eagerReport.snapshotsSaved == report.snapshotsSaved && eagerReport.snapshotFailures.isEmpty)
+        #expect(try eager.snapshots.checkpoint(named: "outcomes")?.seq == UInt64(events.count / 100 * 100))
     }
 
     @Test(arguments: Backend.allCases)
@@ -156,5 +164,46 @@ extension ProjectionEngine {
             return try await hash(projection)
         }
         return nil
+    }
+}
+
+/// Long folds over LMDB use two threads; they must give exactly the single-thread states.
+@Suite struct ParallelFoldTests {
+    @Test func aLongFoldOnTwoThreads_equalsTheSingleThreadFold_snapshotsIncluded() async throws {
+        let ledger = try TestLedger(.lmdb)
+        var workload = ProjectionWorkload()
+        try await ledger.append(workload.next(70_000))
+        let head = try await ledger.store.head()
+        #expect(head.seq >= LogReader.parallelEventCountMin)
+        let projections = BuiltinViews.all + [CountingProjection()]
+
+        func engine(threads: Int, snapshots: any SnapshotStore) -> ProjectionEngine {
+            ProjectionEngine(
+                store: ledger.store, snapshots: snapshots, options: .init(snapshotEvery: 20_000, foldThreads: threads))
+        }
+        let one = try await engine(threads: 1, snapshots: InMemorySnapshotStore())
+            .states(of: projections, asOf: .head, useSnapshots: false)
+        let two = try await engine(threads: 2, snapshots: InMemorySnapshotStore())
+            .states(of: projections, asOf: .head, useSnapshots: false)
+        #expect(one.map(\.result.stateHash) == two.map(\.result.stateHash))
+        #expect(two.allSatisfy { $0.result.seq == head.seq })
+
+        // A two-thread rebuild writes the same snapshots as one thread would.
+        let firstSnapshots = InMemorySnapshotStore()
+        let secondSnapshots = InMemorySnapshotStore()
+        for (threads, store) in [(1, firstSnapshots), (2, secondSnapshots)] {
+            let rebuilding = engine(threads: threads, snapshots: store)
+            try await rebuilding.register(projections)
+            let report = try await rebuilding.rebuild()
+            #expect(report.eventsFolded == head.seq && report.snapshotFailures.isEmpty)
+        }
+        for projection in projections {
+            let seqs = try firstSnapshots.snapshotSeqs(named: projection.name)
+            #expect(seqs == [20_000, 40_000, 60_000])
+            #expect(try secondSnapshots.snapshotSeqs(named: projection.name) == seqs)
+            for seq in seqs {
+                #expect(try firstSnapshots.snapshot(named: projection.name, atOrBefore: seq) == secondSnapshots.snapshot(named: projection.name, atOrBefore: seq))
+            }
+        }
     }
 }

@@ -76,3 +76,28 @@ import Testing
         await #expect(throws: ProjectionError.self) { try await AuditStatement.check("{\"x\":1}", engine: engine) }
     }
 }
+
+/// The report's byte-level JSON writer writes what the core's writer writes.
+@Suite struct JSONBytesTests {
+    @Test func stringsAndIntegers_matchJSONObjectWriter() {
+        for text in ["", "plain", "quote \" and \\ back", "tab\tnew\nline\r", "\u{01}\u{1F}", "ünïcødé ✓ 💸", "/slash"] {
+            var mine = JSONBytes()
+            mine.beginObject()
+            mine.key("k")
+            mine.string(text)
+            mine.key("n")
+            mine.integer(Int64.min)
+            mine.key("z")
+            mine.integer(0)
+            mine.key("u")
+            mine.integer(UInt64.max)
+            mine.endObject()
+            var theirs = JSONObjectWriter()
+            theirs.add("k", text)
+            theirs.add("n", Int64.min)
+            theirs.add("z", 0)
+            theirs.add("u", UInt64.max)
+            #expect(mine.text == theirs.finish())
+        }
+    }
+}

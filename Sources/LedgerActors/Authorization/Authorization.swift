@@ -202,8 +202,9 @@ extension SpendCoordinator {
         var fresh: [ProposedEvent] = []
         fresh.reserveCapacity(usage.count)
         var duplicates = 0
-        for event in usage {
-            if try await store.event(id: event.id) != nil { duplicates += 1 } else { fresh.append(event) }
+        let stored = try await store.containsEvents(ids: usage.map(\.id))
+        for (event, isStored) in zip(usage, stored) {
+            if isStored { duplicates += 1 } else { fresh.append(event) }
         }
         var result = try await record(fresh, releasing: nil, leasedRuns: [:], now: clock.now())
         result.duplicates += duplicates
@@ -270,9 +271,10 @@ extension SpendCoordinator {
             var thresholds: [ThresholdCrossed] = []
         }
         var plans: [String: BudgetPlan] = [:]
+        let budgets = await registry.budgetScopes()  // one hop for the whole batch
         for (event, charge) in decoded {
-            for budget in await registry.budgets(matching: event.dimensions, metadata: event.metadata) {
-                plans[budget.id, default: BudgetPlan(actor: budget)].charges.append((charge.cost, event.occurredAt))
+            for (actor, scope) in budgets where scope.matches(event.dimensions, metadata: event.metadata) {
+                plans[actor.id, default: BudgetPlan(actor: actor)].charges.append((charge.cost, event.occurredAt))
             }
         }
         for id in plans.keys.sorted() {

@@ -123,6 +123,11 @@ actor ActorRegistry {
 
     func budget(_ id: String) -> BudgetActor? { budgets[id] }
 
+    /// Every defined budget with its scope, in id order, for matching a batch of charges locally.
+    func budgetScopes() -> [(BudgetActor, BudgetScope)] {
+        scopes.keys.sorted().compactMap { id in budgets[id].map { ($0, scopes[id]!) } }
+    }
+
     /// Registers (or updates) a budget once its definition is stored.
     func budgetDefined(_ id: String, scope: BudgetScope) -> BudgetActor {
         scopes[id] = scope

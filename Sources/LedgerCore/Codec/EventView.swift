@@ -313,9 +313,34 @@ public protocol EncodedEventSource: EventStore {
     func scanEncodedEvents(
         occurredAtOrBefore time: LedgerTime, through: UInt64, _ body: (UnsafeRawBufferPointer) throws -> Bool
     ) throws -> UInt64
+
+    /// Hands `body` the stored bytes of the events in `from...through` a batch at a time (at most
+    /// `batchCountMax` each, in `seq` order, no gap between batches). The second argument,
+    /// `closesWindow`, says how long the buffers stay valid: every buffer handed out since the
+    /// previous batch that closed a window stays valid until the call that closes this window
+    /// returns. So a batch can be shared with another thread past its own call, as long as that
+    /// thread is done with it before a window-closing call returns. `body` returns false to stop.
+    /// Returns the last seq visited (0 if none).
+    @discardableResult
+    func scanEncodedEventBatches(
+        from: UInt64, through: UInt64, batchCountMax: Int,
+        _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer>, _ closesWindow: Bool) throws -> Bool
+    ) throws -> UInt64
 }
 
 extension EncodedEventSource {
+    /// The default batch scan: batches of one event, each closing its window (the per-event scan
+    /// promises nothing longer).
+    @discardableResult
+    public func scanEncodedEventBatches(
+        from: UInt64, through: UInt64, batchCountMax: Int,
+        _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer>, _ closesWindow: Bool) throws -> Bool
+    ) throws -> UInt64 {
+        try scanEncodedEvents(from: from, through: through) { bytes in
+            try withUnsafePointer(to: bytes) { try body(UnsafeBufferPointer(start: $0, count: 1), true) }
+        }
+    }
+
     /// The default occurred-time scan: the whole prefix, filtered by the `occurredAt` read in place.
     @discardableResult
     public func scanEncodedEvents(

@@ -130,6 +130,9 @@ public protocol EventStore: Sendable {
     /// The stored event with this id, if any.
     func event(id: EventID) async throws -> RecordedEvent?
 
+    /// For each id, whether an event with it is stored (one snapshot of the log for all of them).
+    func containsEvents(ids: [EventID]) async throws -> [Bool]
+
     /// The highest `seq` whose `recordedAt <= time`; 0 when there is none. Because `recordedAt`
     /// grows with `seq`, the events `1...seq` are exactly what the ledger knew at `time`.
     func seq(recordedAtOrBefore time: LedgerTime) async throws -> UInt64
@@ -148,6 +151,13 @@ public protocol EventStore: Sendable {
 }
 
 extension EventStore {
+    public func containsEvents(ids: [EventID]) async throws -> [Bool] {
+        var found: [Bool] = []
+        found.reserveCapacity(ids.count)
+        for id in ids { found.append(try await event(id: id) != nil) }
+        return found
+    }
+
     /// Appends a batch with no version expectations.
     @discardableResult
     public func append(_ events: [ProposedEvent]) async throws -> AppendResult {

@@ -11,20 +11,53 @@ extension LMDBEventStore: EncodedEventSource {
     /// Like ``forEachEncodedEvent(from:through:_:)``, but built for folds that read every byte of
     /// every event: it takes the next events from the cursor a few at a time and touches each of
     /// them before handing the first to `body`, so the memory reads of one event overlap the work
-    /// on the previous ones instead of waiting one after another. Each read transaction covers at
-    /// most ``Limits/replayChunkEventCountMax`` × 16 events, so a long scan never pins old pages for
-    /// long; within it the buffers handed out stay valid (LMDB read transactions see stable pages).
+    /// on the previous ones instead of waiting one after another.
     @discardableResult
     public func scanEncodedEvents(
         from: UInt64, through: UInt64, _ body: (UnsafeRawBufferPointer) throws -> Bool
     ) throws -> UInt64 {
+        var last: UInt64 = 0
+        var stopped = false
+        try scanEncodedEventBatches(from: from, through: through, batchCountMax: Self.lookahead) { batch, _ in
+            for bytes in batch {
+                last = EventCodec.seq(in: bytes)
+                if try !body(bytes) {
+                    stopped = true
+                    return false
+                }
+            }
+            return true
+        }
+        _ = stopped
+        return last
+    }
+
+    /// Hands `body` the stored bytes of the events in `from...through` in batches of at most
+    /// `batchCountMax`, zero-copy. A window is one read transaction: the buffers of all its
+    /// batches stay valid until the call for its last batch (`closesWindow` true) returns. Whenever the cursor enters a new page,
+    /// the whole page is read at once (64 independent loads the CPU overlaps) before its events
+    /// are handed out: the scan then pays one memory round trip per page instead of one per cache
+    /// line, which about doubles the speed of a fold that reads every event. Each read transaction
+    /// covers at most ``Limits/replayChunkEventCountMax`` × 16 events, so a long scan never pins
+    /// old pages for long. Returns the last seq visited (0 if none).
+    @discardableResult
+    public func scanEncodedEventBatches(
+        from: UInt64, through: UInt64, batchCountMax: Int,
+        _ body: (UnsafeBufferPointer<UnsafeRawBufferPointer>, _ closesWindow: Bool) throws -> Bool
+    ) throws -> UInt64 {
+        precondition(batchCountMax > 0, "a batch holds at least one event")
         var next = max(from, 1)
         var last: UInt64 = 0
         var failure: (any Error)?
         var stopped = false
         let chunk = UInt64(Limits.replayChunkEventCountMax) * 16
         var sink: UInt8 = 0
-        let batch = UnsafeMutableBufferPointer<UnsafeRawBufferPointer>.allocate(capacity: Self.lookahead)
+        var stat = MDB_stat()
+        mdb_env_stat(environment.env, &stat)
+        let pageBytes = max(Int(stat.ms_psize), 4_096)
+        let pageMask = ~UInt(pageBytes - 1)
+        var lastPage: UInt = 0
+        let batch = UnsafeMutableBufferPointer<UnsafeRawBufferPointer>.allocate(capacity: batchCountMax)
         defer { batch.deallocate() }
         while !stopped, failure == nil, next <= through {
             let chunkEnd = through - next < chunk ? through : next + chunk - 1
@@ -42,40 +75,39 @@ extension LMDBEventStore: EncodedEventSource {
                 var seen: UInt64 = 0
                 var ended = false
                 while !ended, !stopped, failure == nil {
-                    // Take up to `lookahead` events, touching each one's lines as it comes.
                     var count = 0
-                    while count < Self.lookahead {
-                        guard rc == MDB_SUCCESS else {
-                            ended = true
-                            break
-                        }
-                        guard key.mv_data.loadUnaligned(as: UInt64.self) <= chunkEnd else {
+                    while count < batchCountMax {
+                        guard rc == MDB_SUCCESS, key.mv_data.loadUnaligned(as: UInt64.self) <= chunkEnd else {
                             ended = true
                             break
                         }
                         let bytes = UnsafeRawBufferPointer(start: value.mv_data, count: value.mv_size)
-                        var offset = 0
-                        while offset < bytes.count {
-                            sink &+= bytes[offset]
-                            offset += 64
+                        let page = UInt(bitPattern: value.mv_data) & pageMask
+                        if page != lastPage, page != 0 {
+                            // The page is mapped as a whole (LMDB pages are OS pages of the map).
+                            lastPage = page
+                            let base = UnsafeRawPointer(bitPattern: page)!
+                            var offset = 0
+                            while offset < pageBytes {
+                                sink &+= base.load(fromByteOffset: offset, as: UInt8.self)
+                                offset += 64
+                            }
                         }
-                        if !bytes.isEmpty { sink &+= bytes[bytes.count - 1] }
+                        if bytes.count > 0 { sink &+= bytes[bytes.count - 1] }
                         batch[count] = bytes
                         count += 1
                         rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
                     }
-                    for index in 0..<count {
-                        let bytes = batch[index]
-                        do {
-                            if try !body(bytes) {
-                                stopped = true
-                            }
-                        } catch {
-                            failure = error
-                        }
-                        seen = EventCodec.seq(in: bytes)
-                        if stopped || failure != nil { break }
+                    guard count > 0 else { break }
+                    // The cursor already stands on the next event: this batch closes the
+                    // transaction's window when there is none within the chunk.
+                    if rc != MDB_SUCCESS || key.mv_data.loadUnaligned(as: UInt64.self) > chunkEnd { ended = true }
+                    do {
+                        if try !body(UnsafeBufferPointer(rebasing: batch[0..<count]), ended) { stopped = true }
+                    } catch {
+                        failure = error
                     }
+                    seen = EventCodec.seq(in: batch[count - 1])
                 }
                 if rc != MDB_SUCCESS, rc != MDB_NOTFOUND { try LMDBResult.check(rc, "scanning the event log") }
                 return seen

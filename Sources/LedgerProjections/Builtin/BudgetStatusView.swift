@@ -40,7 +40,7 @@ public struct BudgetStatusView: EncodedProjection {
     public func decodeState(_ bytes: [UInt8]) throws -> BudgetBook { try BudgetBook(encoded: bytes) }
 }
 
-/// One period's spend of a budget.
+/// One period's spend of a budget: the exact sum of the matching charges that occurred in the window.
 public struct PeriodSpend: Hashable, Sendable, Codable {
     public var window: PeriodWindow
     public var spentNanos: Int64
@@ -49,7 +49,7 @@ public struct PeriodSpend: Hashable, Sendable, Codable {
     enum CodingKeys: String, CodingKey { case window, spentNanos = "spent_nanos", calls }
 }
 
-/// A threshold crossing recorded on a budget's stream.
+/// A threshold crossing recorded on a budget's stream, kept as recorded (never inferred).
 public struct ThresholdMark: Hashable, Sendable, Codable {
     public var percent: Int
     public var periodStart: Int64
@@ -58,7 +58,9 @@ public struct ThresholdMark: Hashable, Sendable, Codable {
     enum CodingKeys: String, CodingKey { case percent, periodStart = "period_start_ns", occurredAt = "occurred_at_ns" }
 }
 
-/// Everything the budget view knows about one budget.
+/// Everything the budget view knows about one budget: its latest definition, its spend per
+/// period, its open reservations and its threshold crossings — facts from the log only; the
+/// derived figures are computed for an instant by ``BudgetBook/status(at:)``.
 public struct BudgetAccount: Hashable, Sendable, Codable {
     /// The id: the budget's stream without `budget:`.
     public var id: String
@@ -119,7 +121,10 @@ public struct BudgetAccount: Hashable, Sendable, Codable {
     }
 }
 
-/// What the budget view folds into, with a fast matcher per budget kept beside it (not encoded).
+/// What the budget view folds into: one ``BudgetAccount`` per budget, in id order.
+///
+/// Guarantees: equal books encode to identical bytes (the per-budget matchers kept beside the
+/// accounts for speed are derived, never encoded or compared).
 public struct BudgetBook: Sendable, Hashable, Codable {
     /// Every defined budget, ordered by id.
     public internal(set) var accounts: [BudgetAccount] = []

@@ -29,7 +29,7 @@ enum BuiltinMember {
 /// the same states (the tests compare the two).
 ///
 /// Each member folds only the events above the seq it started from, exactly like a runner.
-final class BuiltinFold {
+struct BuiltinFold {
     private var spend: [(field: Int, start: UInt64, state: UnsafeMutablePointer<SpendTable>)] = []
     private var hourly: (start: UInt64, state: UnsafeMutablePointer<HourlySpend>)?
     private var budgets: (start: UInt64, state: UnsafeMutablePointer<BudgetBook>)?
@@ -37,7 +37,7 @@ final class BuiltinFold {
 
     var isEmpty: Bool { spend.isEmpty && hourly == nil && budgets == nil && outcomes == nil }
 
-    func add(_ member: BuiltinMember, start: UInt64) {
+    mutating func add(_ member: BuiltinMember, start: UInt64) {
         switch member {
         case .spend(let field, let state): spend.append((field, start, state))
         case .hourly(let state): hourly = (start, state)

@@ -11,6 +11,9 @@ struct KeyTable: Sendable {
     private var hashes: [UInt64] = []
     /// Each slot: the hash's high 32 bits, then index + 1 in the low 32; 0 = empty. A power of two.
     private var slots: [UInt64] = Array(repeating: 0, count: 16)
+    /// The key order of the last ``sortedIndexes()``. Replaced (never changed) on insert, so a
+    /// cache is only ever shared by copies that hold the same keys.
+    private var sortCache = SortCache()
 
     var count: Int { hashes.count }
 
@@ -81,6 +84,7 @@ struct KeyTable: Sendable {
     private mutating func insert(_ key: UnsafeRawBufferPointer, hash: UInt64) -> Int {
         precondition(count < Int(Int32.max) - 1, "a key table holds at most 2^31 keys")
         let index = count
+        sortCache = SortCache()
         arena.append(contentsOf: key)
         starts.append(arena.count)
         hashes.append(hash)
@@ -106,8 +110,16 @@ struct KeyTable: Sendable {
     /// Key `index` as a `String`.
     func string(at index: Int) -> String { String(decoding: key(at: index), as: UTF8.self) }
 
-    /// Indexes ordered by their keys' bytes: the canonical order of every encoding.
+    /// Indexes ordered by their keys' bytes: the canonical order of every encoding. Sorted once
+    /// per set of keys (snapshots of a table whose keys did not change reuse the order).
     func sortedIndexes() -> [Int] {
+        if let cached = sortCache.order.withLock({ $0 }), cached.count == count { return cached }
+        let order = sortKeys()
+        sortCache.order.withLock { $0 = order }
+        return order
+    }
+
+    private func sortKeys() -> [Int] {
         arena.withUnsafeBytes { arena in
             (0..<count).sorted { lhs, rhs in
                 let a = UnsafeRawBufferPointer(rebasing: arena[starts[lhs]..<starts[lhs + 1]])
@@ -152,6 +164,13 @@ struct KeyTable: Sendable {
         return z ^ (z >> 29)
     }
 }
+
+/// The cached key order of a ``KeyTable``.
+final class SortCache: Sendable {
+    let order = Mutex<[Int]?>(nil)
+}
+
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc

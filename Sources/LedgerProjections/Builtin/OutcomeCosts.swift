@@ -30,7 +30,7 @@ public struct OutcomeCosts: EncodedProjection {
     public func decodeState(_ bytes: [UInt8]) throws -> OutcomeBook { try OutcomeBook(encoded: bytes) }
 }
 
-/// What one task cost and how its runs ended.
+/// What one task cost and how its runs ended: exact sums and counts.
 public struct TaskOutcome: Hashable, Sendable, Codable {
     public var costNanos: Int64 = 0
     public var calls: Int64 = 0
@@ -79,6 +79,9 @@ public struct TaskOutcome: Hashable, Sendable, Codable {
 }
 
 /// The state of ``OutcomeCosts``: a row per task and the task of every run still open.
+///
+/// Guarantees: equal books encode to identical bytes; completed runs are forgotten by the
+/// encoding (only open runs are needed to attribute a later completion).
 public struct OutcomeBook: Sendable, Hashable, Codable {
     var keys = KeyTable()
     var rows: [TaskOutcome] = []
@@ -113,7 +116,10 @@ public struct OutcomeBook: Sendable, Hashable, Codable {
 
     /// Run id → task, for the runs started and not yet completed, ordered by run id bytes.
     var openRuns: [(run: String, task: Int)] {
-        runs.sortedIndexes().compactMap { index in runTask[index] >= 0 ? (runs.string(at: index), Int(runTask[index])) : nil }
+        let open = runTask.indices.filter { runTask[$0] >= 0 }
+        return open.map { (runs.key(at: $0), $0) }
+            .sorted { $0.0.lexicographicallyPrecedes($1.0) }
+            .map { (String(decoding: $0.0, as: UTF8.self), Int(runTask[$0.1])) }
     }
 
     // MARK: Folding

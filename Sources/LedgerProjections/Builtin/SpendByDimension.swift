@@ -1,6 +1,6 @@
 public import LedgerCore
 
-/// A dimension spend can be grouped by.
+/// A dimension spend can be grouped by: each names one of the envelope's string dimensions.
 public enum SpendDimension: String, Sendable, Hashable, CaseIterable, Codable, CustomStringConvertible {
     case agent, model, client, project, task, vendor
 
@@ -81,6 +81,9 @@ public struct SpendPerHour: EncodedProjection {
 }
 
 /// Spend per UTC hour, the state of ``SpendPerHour``.
+///
+/// Guarantees: one row per hour that saw a charge or a correction, keyed by the hour's first
+/// instant; the rows sum to the exact total. Equal states encode to identical bytes.
 public struct HourlySpend: Sendable, Hashable, Codable {
     var index: [Int64: Int] = [:]
     var hours: [Int64] = []

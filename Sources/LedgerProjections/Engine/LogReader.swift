@@ -1,3 +1,5 @@
+import Foundation
+import Synchronization
 import LedgerCore
 
 /// Reads the log for folds: zero-copy when the store hands out stored bytes
@@ -5,14 +7,17 @@ import LedgerCore
 struct LogReader: Sendable {
     let store: any EventStore
     let encoded: (any EncodedEventSource)?
+    /// 2: long folds over an ``EncodedEventSource`` split their projections over two threads.
+    let threads: Int
 
-    init(_ store: any EventStore) {
+    init(_ store: any EventStore, threads: Int = 2) {
         self.store = store
         self.encoded = store as? any EncodedEventSource
+        self.threads = threads
     }
 
     /// The hot loop's view of the runners: their fold closures and the seq each has reached.
-    private struct Feed {
+    struct Feed {
         let runners: [ProjectionRunner]
         /// The built-in views among the runners, folded together.
         let builtins: BuiltinFold?
@@ -22,15 +27,17 @@ struct LogReader: Sendable {
         let allStarts: [UInt64]
         let cache = DecodeCache()
 
-        init(_ runners: [ProjectionRunner]) {
+        /// A feed of `runners`; with `include`, only the built-in members it accepts, and the other
+        /// runners only when `others` is true.
+        init(_ runners: [ProjectionRunner], include: (BuiltinMember) -> Bool = { _ in true }, others: Bool = true) {
             self.runners = runners
-            let fold = BuiltinFold()
+            var fold = BuiltinFold()
             var applies = ContiguousArray<ProjectionRunner.Apply>()
             var starts = ContiguousArray<UInt64>()
             for runner in runners {
                 if let member = runner.member {
-                    fold.add(member, start: runner.seq)
-                } else {
+                    if include(member) { fold.add(member, start: runner.seq) }
+                } else if others {
                     applies.append(runner.apply)
                     starts.append(runner.seq)
                 }
@@ -40,6 +47,8 @@ struct LogReader: Sendable {
             self.starts = starts
             allStarts = runners.map(\.seq)
         }
+
+        var isEmpty: Bool { builtins == nil && applies.isEmpty }
 
         /// Folds one event into every runner that has not folded it yet.
         @inline(__always)
@@ -55,6 +64,11 @@ struct LogReader: Sendable {
             for (index, runner) in runners.enumerated() where allStarts[index] < seq && runner.seq < seq { runner.seq = seq }
         }
     }
+
+    /// Folds of at least this many events use two threads when the runners split into two groups.
+    static let parallelEventCountMin: UInt64 = 65_536
+    /// Events per batch handed to the second thread.
+    static let parallelBatchCountMax = 8_192
 
     /// Folds the events `from...through` (in `seq` order, with no gap) into `runners`, each only
     /// the events above its own seq. At every seq that is a multiple of `boundaryEvery` (0: none)
@@ -75,7 +89,10 @@ struct LogReader: Sendable {
         var cursor = Cursor(
             expected: start, boundaryEvery: boundaryEvery,
             nextBoundary: boundaryEvery == 0 ? .max : ((start + boundaryEvery - 1) / boundaryEvery) * boundaryEvery)
-        if let encoded {
+        if let encoded, threads > 1, through - start + 1 >= Self.parallelEventCountMin, let split = Self.split(runners) {
+            try Self.scanInParallel(
+                encoded, through: through, feeds: split, cursor: &cursor, atBoundary: atBoundary, visit: visit)
+        } else if let encoded {
             try Self.scan(encoded, through: through, feed: feed, cursor: &cursor, atBoundary: atBoundary, visit: visit)
         } else {
             chunks: while cursor.expected <= through {
@@ -97,7 +114,7 @@ struct LogReader: Sendable {
     }
 
     /// Where a fold is: the next seq due and the next snapshot boundary.
-    private struct Cursor {
+    struct Cursor {
         var expected: UInt64
         let boundaryEvery: UInt64
         var nextBoundary: UInt64
@@ -129,6 +146,96 @@ struct LogReader: Sendable {
         try source.scanEncodedEvents(from: cursor.expected, through: through) { bytes in
             try cursor.step(try EventView(bytes), feed: feed, atBoundary: atBoundary, visit: visit)
             return true
+        }
+    }
+
+    /// The runners as two feeds of comparable work — the spend views and the hourly view on the
+    /// reading thread; budgets, outcomes and every other projection on the helper — or nil when
+    /// one side would be empty.
+    static func split(_ runners: [ProjectionRunner]) -> (Feed, Feed)? {
+        func onReader(_ member: BuiltinMember) -> Bool {
+            switch member {
+            case .spend, .hourly: true
+            case .budgets, .outcomes: false
+            }
+        }
+        let reader = Feed(runners, include: onReader, others: false)
+        let helper = Feed(runners, include: { !onReader($0) }, others: true)
+        guard !reader.isEmpty, !helper.isEmpty else { return nil }
+        return (reader, helper)
+    }
+
+    /// One pass over the log folded by two threads, pipelined: this thread reads batch k, hands
+    /// it to the helper thread and folds its own feed over it; the helper folds the other feed
+    /// over batch k while this thread moves on to read batch k + 1. Every runner is folded by
+    /// exactly one thread, in `seq` order, so the states are the single-thread states. The helper
+    /// is always done with a batch before its buffers can go stale (before a call that closes the
+    /// scan's window returns) and before a snapshot boundary is handled (batches end at
+    /// boundaries).
+    private static func scanInParallel(
+        _ source: any EncodedEventSource, through: UInt64, feeds: (Feed, Feed), cursor: inout Cursor,
+        atBoundary: (EventView) throws -> Void, visit: ((EventView) throws -> Void)?
+    ) throws {
+        let (mine, theirs) = feeds
+        let helper = FoldHelper(feed: theirs)
+        defer { helper.stop() }
+        // Two pointer arrays, alternately: the helper reads one while this thread fills the other.
+        let buffers = [
+            UnsafeMutableBufferPointer<UnsafeRawBufferPointer>.allocate(capacity: parallelBatchCountMax),
+            UnsafeMutableBufferPointer<UnsafeRawBufferPointer>.allocate(capacity: parallelBatchCountMax),
+        ]
+        defer { for buffer in buffers { buffer.deallocate() } }
+        var turn = 0
+        var helperBusy = false
+        while cursor.expected <= through {
+            let segmentEnd = min(through, cursor.nextBoundary)
+            let before = cursor.expected
+            try source.scanEncodedEventBatches(
+                from: cursor.expected, through: segmentEnd, batchCountMax: parallelBatchCountMax
+            ) { batch, closesWindow in
+                let copy = UnsafeMutableBufferPointer(rebasing: buffers[turn][0..<batch.count])
+                _ = copy.initialize(fromContentsOf: batch)
+                turn ^= 1
+                var failure: (any Error)?
+                do {
+                    if helperBusy {
+                        helperBusy = false
+                        try helper.finish()
+                    }
+                    helper.start(UnsafeBufferPointer(copy))
+                    helperBusy = true
+                    for bytes in batch {
+                        let view = try EventView(bytes)
+                        let seq = view.seq
+                        guard seq == cursor.expected else {
+                            throw LedgerError(
+                                .corrupted, "the log returned seq \(seq) where seq \(cursor.expected) was due", seq: cursor.expected)
+                        }
+                        try mine(view, seq: seq)
+                        if let visit { try visit(view) }
+                        cursor.expected += 1
+                    }
+                } catch {
+                    failure = error
+                }
+                let atBoundaryNow = cursor.expected - 1 == cursor.nextBoundary
+                if failure != nil || closesWindow || atBoundaryNow, helperBusy {
+                    helperBusy = false
+                    do { try helper.finish() } catch { failure = failure ?? error }
+                }
+                if let failure { throw failure }
+                if atBoundaryNow, let last = batch.last {
+                    mine.settle(at: cursor.nextBoundary)
+                    try atBoundary(try EventView(last))
+                    cursor.nextBoundary += cursor.boundaryEvery
+                }
+                return true
+            }
+            if helperBusy {
+                helperBusy = false
+                try helper.finish()
+            }
+            if cursor.expected == before { break }  // the log ends here
         }
     }
 
@@ -185,5 +292,86 @@ struct LogReader: Sendable {
         }
         guard let event = try await store.read(from: seq, maxCount: 1).first, event.seq == seq else { return nil }
         return (event.recordedAt, event.hash)
+    }
+}
+
+/// Where the helper leaves the sum of the bytes it touched ahead, so the reads are kept.
+private let touched = Atomic<UInt8>(0)
+
+/// The second thread of a parallel fold: folds its feed over each batch it is handed.
+///
+/// `@unchecked Sendable`: the batch and the feed are handed over and back through two
+/// semaphores, so the reading thread and the helper never touch them at the same time; the feed's
+/// states are folded by the helper only (the reading thread folds other states).
+private final class FoldHelper: @unchecked Sendable {
+    private let feed: LogReader.Feed
+    private let go = DispatchSemaphore(value: 0)
+    private let done = DispatchSemaphore(value: 0)
+    private var batch = UnsafeBufferPointer<UnsafeRawBufferPointer>(start: nil, count: 0)
+    private var failure: (any Error)?
+    private var stopping = false
+
+    init(feed: LogReader.Feed) {
+        self.feed = feed
+        let thread = Thread { [self] in run() }
+        thread.name = "spendledger-fold"
+        thread.start()
+    }
+
+    func start(_ batch: UnsafeBufferPointer<UnsafeRawBufferPointer>) {
+        self.batch = batch
+        go.signal()
+    }
+
+    /// Waits for the batch; rethrows what the helper's feed threw.
+    func finish() throws {
+        done.wait()
+        if let failure {
+            self.failure = nil
+            throw failure
+        }
+    }
+
+    func stop() {
+        stopping = true
+        go.signal()
+        done.wait()
+    }
+
+    private func run() {
+        let pageBytes = max(Int(sysconf(Int32(_SC_PAGESIZE))), 4_096)
+        let pageMask = ~UInt(pageBytes - 1)
+        var sink: UInt8 = 0
+        while true {
+            go.wait()
+            if stopping { break }
+            // Read each OS page of the batch once, all loads independent, before folding: the
+            // same trick as the reading thread's scan (this core's caches do not have the events).
+            var lastPage: UInt = 0
+            for bytes in batch {
+                guard let start = bytes.baseAddress else { continue }
+                let page = UInt(bitPattern: start) & pageMask
+                if page != lastPage {
+                    lastPage = page
+                    let base = UnsafeRawPointer(bitPattern: page)!
+                    var offset = 0
+                    while offset < pageBytes {
+                        sink &+= base.load(fromByteOffset: offset, as: UInt8.self)
+                        offset += 64
+                    }
+                }
+            }
+            touched.store(sink, ordering: .relaxed)
+            do {
+                for bytes in batch {
+                    let view = try EventView(bytes)
+                    try feed(view, seq: view.seq)
+                }
+            } catch {
+                failure = error
+            }
+            done.signal()
+        }
+        done.signal()
     }
 }

@@ -42,30 +42,48 @@ public struct SpendReport: Sendable {
 
     /// The report as one JSON object (no trailing newline).
     public var json: String {
-        var object = JSONObjectWriter()
-        object.add("as_of", asOf.rfc3339)
-        object.add("clock", clock.rawValue)
-        object.add("seq", seq)
-        object.add("head_hash", headHash.description)
-        var rowsJSON = "["
-        for (index, entry) in rows.enumerated() {
-            if index > 0 { rowsJSON += "," }
-            var row = JSONObjectWriter()
-            row.add("key", entry.key)
-            row.add("cost_nanos", entry.row.costNanos)
-            row.add("cost_usd", entry.row.cost.dollars)
-            row.add("calls", entry.row.calls)
-            row.add("input_tokens", entry.row.inputTokens)
-            row.add("output_tokens", entry.row.outputTokens)
-            row.add("cached_tokens", entry.row.cachedTokens)
-            row.add("reasoning_tokens", entry.row.reasoningTokens)
-            row.add("tool_calls", entry.row.toolCalls)
-            row.add("retries", entry.row.retries)
-            rowsJSON += row.finish()
+        var json = JSONBytes(capacity: 256 + rows.count * 240)
+        json.beginObject()
+        json.key("as_of")
+        json.string(asOf.rfc3339)
+        json.key("clock")
+        json.string(clock.rawValue)
+        json.key("seq")
+        json.integer(seq)
+        json.key("head_hash")
+        json.string(headHash.description)
+        json.key("rows")
+        json.beginArray()
+        for entry in rows {
+            let row = entry.row
+            json.beginObject()
+            json.key("key")
+            json.string(entry.key)
+            json.key("cost_nanos")
+            json.integer(row.costNanos)
+            json.key("cost_usd")
+            json.string(row.cost.dollars)
+            json.key("calls")
+            json.integer(row.calls)
+            json.key("input_tokens")
+            json.integer(row.inputTokens)
+            json.key("output_tokens")
+            json.integer(row.outputTokens)
+            json.key("cached_tokens")
+            json.integer(row.cachedTokens)
+            json.key("reasoning_tokens")
+            json.integer(row.reasoningTokens)
+            json.key("tool_calls")
+            json.integer(row.toolCalls)
+            json.key("retries")
+            json.integer(row.retries)
+            json.endObject()
         }
-        object.addRaw("rows", rowsJSON + "]")
-        object.add("total_cost_nanos", totalCostNanos)
-        return object.finish()
+        json.endArray()
+        json.key("total_cost_nanos")
+        json.integer(totalCostNanos)
+        json.endObject()
+        return json.text
     }
 
     /// The report as an aligned table with a totals line.

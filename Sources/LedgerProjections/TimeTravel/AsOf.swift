@@ -1,6 +1,6 @@
 public import LedgerCore
 
-/// Which clock a query reads the log by.
+/// Which clock a query reads the log by; both give the same answer on every replay.
 public enum ProjectionClock: String, Sendable, Hashable, Codable {
     /// What the ledger knew at T: the prefix of the log with `recordedAt <= T` (the audit view).
     case recorded
@@ -72,7 +72,8 @@ public struct ProjectionResult<State: Sendable>: Sendable {
     public var fellBackToReplay: Bool { !rejectedSnapshots.isEmpty }
 }
 
-/// A ``ProjectionResult`` whose state type is erased, for queries over many projections at once.
+/// A ``ProjectionResult`` whose state type is erased, for queries over many projections at once;
+/// ``typed(_:)`` gives it back with its state type, or throws — never a mistyped state.
 public struct AnyProjectionResult: Sendable {
     public var result: ProjectionResult<any Sendable>
 

@@ -106,6 +106,10 @@ public final class InMemoryEventStore: EventStore {
         return try bytes.map { bytes in try bytes.withUnsafeBytes { try EventCodec.decode($0) } }
     }
 
+    public func containsEvents(ids: [EventID]) -> [Bool] {
+        state.withLock { state in ids.map { state.ids[$0] != nil } }
+    }
+
     public func seq(recordedAtOrBefore time: LedgerTime) -> UInt64 {
         state.withLock { state in
             var low = 0
