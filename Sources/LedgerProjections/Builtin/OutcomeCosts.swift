@@ -86,10 +86,10 @@ public struct OutcomeBook: Sendable, Hashable, Codable {
     var keys = KeyTable()
     var rows: [TaskOutcome] = []
     /// Every run id seen since the state was made or restored.
-    var runs = KeyTable()
-    /// For each run in `runs`: its task row while it is open, -1 once completed.
-    var runTask: [Int32] = []
-    private(set) var openRunCount = 0
+    /// Run id → task row, for the runs started and not yet completed (completed runs are removed,
+    /// so this stays as small as the number of runs in flight).
+    var openRunTask: [RunKey: Int32] = [:]
+    var openRunCount: Int { openRunTask.count }
     public internal(set) var unreadableEvents: Int64 = 0
     public internal(set) var overflowed = false
 
@@ -116,10 +116,9 @@ public struct OutcomeBook: Sendable, Hashable, Codable {
 
     /// Run id → task, for the runs started and not yet completed, ordered by run id bytes.
     var openRuns: [(run: String, task: Int)] {
-        let open = runTask.indices.filter { runTask[$0] >= 0 }
-        return open.map { (runs.key(at: $0), $0) }
-            .sorted { $0.0.lexicographicallyPrecedes($1.0) }
-            .map { (String(decoding: $0.0, as: UTF8.self), Int(runTask[$0.1])) }
+        openRunTask.map { (run: $0.key.bytes, task: Int($0.value)) }
+            .sorted { $0.run.lexicographicallyPrecedes($1.run) }
+            .map { (String(decoding: $0.run, as: UTF8.self), $0.task) }
     }
 
     // MARK: Folding
@@ -147,7 +146,7 @@ public struct OutcomeBook: Sendable, Hashable, Codable {
         guard event.streamHasPrefix("run:") else { return }
         let task = taskIndex(event.dimension(3))
         rows[task].runs += 1
-        open(UnsafeRawBufferPointer(rebasing: event.stream[4...]), task: task)
+        markOpen(UnsafeRawBufferPointer(rebasing: event.stream[4...]), task: task)
     }
 
     mutating func runCompleted(_ event: EventView) {
@@ -159,14 +158,8 @@ public struct OutcomeBook: Sendable, Hashable, Codable {
                 FlatJSON.key(text, is: "accepted"), FlatJSON.key(text, is: "rejected"), FlatJSON.key(text, is: "abandoned")
             )
         }
-        let run = UnsafeRawBufferPointer(rebasing: event.stream[4...])
-        var task = -1
-        if let index = runs.find(run, hash: KeyTable.hash(run)), runTask[index] >= 0 {
-            task = Int(runTask[index])
-            runTask[index] = -1
-            openRunCount -= 1
-        }
-        if task < 0 { task = taskIndex(event.dimension(3)) }
+        let run = RunKey(UnsafeRawBufferPointer(rebasing: event.stream[4...]))
+        let task = openRunTask.removeValue(forKey: run).map(Int.init) ?? taskIndex(event.dimension(3))
         if ok, outcome.accepted {
             rows[task].accepted += 1
         } else if ok, outcome.rejected {
@@ -178,13 +171,8 @@ public struct OutcomeBook: Sendable, Hashable, Codable {
         }
     }
 
-    private mutating func open(_ run: UnsafeRawBufferPointer, task: Int) {
-        let index = runs.index(of: run)
-        if index == runTask.count {
-            runTask.append(-1)
-        }
-        if runTask[index] < 0 { openRunCount += 1 }
-        runTask[index] = Int32(task)
+    private mutating func markOpen(_ run: UnsafeRawBufferPointer, task: Int) {
+        openRunTask[RunKey(run)] = Int32(task)
     }
 
     mutating func taskIndex(_ key: UnsafeRawBufferPointer?) -> Int {
@@ -214,7 +202,7 @@ public struct OutcomeBook: Sendable, Hashable, Codable {
         for open in try container.decode([OpenRun].self, forKey: .openRuns) {
             guard let index = keys.find(open.task) else { throw ProjectionError(.stateEncoding, "an open run names an unknown task") }
             let run = Array(open.run.utf8)
-            run.withUnsafeBytes { self.open($0, task: index) }
+            run.withUnsafeBytes { self.markOpen($0, task: index) }
         }
         unreadableEvents = try container.decode(Int64.self, forKey: .unreadableEvents)
         overflowed = try container.decode(Bool.self, forKey: .overflowed)
@@ -240,7 +228,12 @@ public struct OutcomeBook: Sendable, Hashable, Codable {
             position[index] = rank
             keys.key(at: index).withUnsafeBytes { writer.write($0) }
             let row = rows[index]
-            for value in [row.costNanos, row.calls, row.runs, row.accepted, row.rejected, row.abandoned] { writer.write(value) }
+            writer.write(row.costNanos)
+            writer.write(row.calls)
+            writer.write(row.runs)
+            writer.write(row.accepted)
+            writer.write(row.rejected)
+            writer.write(row.abandoned)
         }
         let open = openRuns
         writer.write(UInt32(open.count))
@@ -275,10 +268,49 @@ public struct OutcomeBook: Sendable, Hashable, Codable {
             let run = try reader.readBytes()
             let task = Int(try reader.read(UInt32.self))
             guard task < rows.count else { throw StateReader.Truncated() }
-            let known = runs.count
-            run.withUnsafeBytes { self.open($0, task: task) }
-            guard runs.count == known + 1 else { throw ProjectionError(.stateEncoding, "a run appears twice") }
+            let known = openRunTask.count
+            run.withUnsafeBytes { self.markOpen($0, task: task) }
+            guard openRunTask.count == known + 1 else { throw ProjectionError(.stateEncoding, "a run appears twice") }
         }
         try reader.finish()
+    }
+}
+
+/// A run id as a dictionary key without a heap allocation for ids of up to 32 bytes (the usual
+/// case): the bytes live inline in four words.
+struct RunKey: Hashable, Sendable {
+    private var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+    private let count: Int
+    private var long: [UInt8]?
+
+    init(_ bytes: UnsafeRawBufferPointer) {
+        count = bytes.count
+        if bytes.count <= 32 {
+            withUnsafeMutableBytes(of: &words) { raw in
+                if let base = bytes.baseAddress { raw.baseAddress!.copyMemory(from: base, byteCount: bytes.count) }
+            }
+            long = nil
+        } else {
+            long = Array(bytes)
+        }
+    }
+
+    /// The id's bytes.
+    var bytes: [UInt8] {
+        if let long { return long }
+        return withUnsafeBytes(of: words) { Array($0.prefix(count)) }
+    }
+
+    static func == (lhs: RunKey, rhs: RunKey) -> Bool {
+        lhs.count == rhs.count && lhs.words == rhs.words && lhs.long == rhs.long
+    }
+
+    func hash(into hasher: inout Hasher) {
+        hasher.combine(count)
+        hasher.combine(words.0)
+        hasher.combine(words.1)
+        hasher.combine(words.2)
+        hasher.combine(words.3)
+        if let long { hasher.combine(long) }
     }
 }

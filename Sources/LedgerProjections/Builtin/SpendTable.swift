@@ -91,10 +91,17 @@ public struct SpendRow: Hashable, Sendable, Codable {
     static let encodedBytes = 11 * 8
 
     func write(to writer: inout StateWriter) {
-        for value in [
-            costNanos, calls, inputTokens, outputTokens, cachedTokens, reasoningTokens, toolCalls, retries, corrections,
-            firstNanos, lastNanos,
-        ] { writer.write(value) }
+        writer.write(costNanos)
+        writer.write(calls)
+        writer.write(inputTokens)
+        writer.write(outputTokens)
+        writer.write(cachedTokens)
+        writer.write(reasoningTokens)
+        writer.write(toolCalls)
+        writer.write(retries)
+        writer.write(corrections)
+        writer.write(firstNanos)
+        writer.write(lastNanos)
     }
 
     static func read(from reader: inout StateReader) throws -> SpendRow {

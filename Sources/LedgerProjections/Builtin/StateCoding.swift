@@ -1,17 +1,45 @@
-/// Little-endian binary writing for the built-in views' canonical state encodings.
-struct StateWriter {
-    private(set) var bytes: [UInt8] = []
+/// Little-endian binary writing for the built-in views' canonical state encodings: plain stores
+/// into a growing buffer (a snapshot of a large view writes tens of thousands of integers).
+struct StateWriter: ~Copyable {
+    private var buffer: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var count = 0
 
-    init(capacity: Int = 256) { bytes.reserveCapacity(capacity) }
+    init(capacity: Int = 256) {
+        self.capacity = max(capacity, 64)
+        buffer = .allocate(byteCount: self.capacity, alignment: 8)
+    }
 
+    deinit { buffer.deallocate() }
+
+    /// The bytes written.
+    var bytes: [UInt8] { Array(UnsafeRawBufferPointer(start: buffer, count: count)) }
+
+    @inline(__always)
+    private mutating func reserve(_ extra: Int) {
+        guard count + extra > capacity else { return }
+        var grown = capacity * 2
+        while grown < count + extra { grown *= 2 }
+        let next = UnsafeMutableRawPointer.allocate(byteCount: grown, alignment: 8)
+        next.copyMemory(from: buffer, byteCount: count)
+        buffer.deallocate()
+        buffer = next
+        capacity = grown
+    }
+
+    @inline(__always)
     mutating func write<T: FixedWidthInteger>(_ value: T) {
-        withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+        reserve(MemoryLayout<T>.size)
+        buffer.storeBytes(of: value.littleEndian, toByteOffset: count, as: T.self)
+        count += MemoryLayout<T>.size
     }
 
     mutating func write(_ raw: UnsafeRawBufferPointer) {
         precondition(raw.count <= Int(UInt32.max), "a state string is bounded")
         write(UInt32(raw.count))
-        bytes.append(contentsOf: raw)
+        reserve(raw.count)
+        if let base = raw.baseAddress { (buffer + count).copyMemory(from: base, byteCount: raw.count) }
+        count += raw.count
     }
 
     mutating func write(_ text: String) {
@@ -19,7 +47,7 @@ struct StateWriter {
         text.withUTF8 { write(UnsafeRawBufferPointer($0)) }
     }
 
-    mutating func write(_ flag: Bool) { bytes.append(flag ? 1 : 0) }
+    mutating func write(_ flag: Bool) { write(UInt8(flag ? 1 : 0)) }
 }
 
 /// Bounds-checked reading of what ``StateWriter`` wrote; any overrun throws.

@@ -70,7 +70,8 @@ public struct AuditStatement: Sendable {
             view.add("name", result.name)
             view.add("version", result.version)
             view.add("state_hash", result.stateHash.description)
-            var line = "  \(result.name) v\(result.version)"
+            let label = "\(result.name) v\(result.version)"
+            var line = "  " + label + String(repeating: " ", count: max(0, 22 - label.count))
             if let table = result.state as? SpendTable {
                 addTotals(table.total, rows: table.count, unreadable: table.unreadableEvents, overflowed: table.overflowed, to: &view)
                 line += "  \(table.count) rows  total $\(table.total.cost.dollars)  \(table.total.calls) calls"
