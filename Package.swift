@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "LedgerProjections", targets: ["LedgerProjections"]),
         .library(name: "LedgerActors", targets: ["LedgerActors"]),
         .library(name: "SpendLedger", targets: ["SpendLedger"]),
+        .library(name: "LedgerDetectors", targets: ["LedgerDetectors"]),
+        .library(name: "LedgerIncidents", targets: ["LedgerIncidents"]),
         .library(name: "SpendLedgerTestKit", targets: ["SpendLedgerTestKit"]),
         .executable(name: "spend", targets: ["spend"]),
     ],
@@ -45,7 +47,22 @@ let package = Package(
         // The facade services use: open a ledger, runs, authorize, record, query.
         .target(
             name: "SpendLedger",
-            dependencies: ["LedgerCore", "LedgerDomain", "LedgerLMDB", "LedgerPricing", "LedgerProjections", "LedgerActors"]
+            dependencies: [
+                "LedgerCore", "LedgerDomain", "LedgerLMDB", "LedgerPricing", "LedgerProjections", "LedgerActors",
+                "LedgerDetectors",
+            ]
+        ),
+        // Runaway detection: deterministic consumers of the log that append what they find.
+        .target(name: "LedgerDetectors", dependencies: ["LedgerCore", "LedgerDomain"]),
+        // Incident review: the minute-by-minute story of an agent or run, as JSON and HTML.
+        .target(name: "LedgerIncidents", dependencies: ["LedgerCore", "LedgerDomain", "LedgerDetectors"]),
+        // The simulated fleet day that `spend demo` runs through the in-process API.
+        .target(
+            name: "SpendLedgerDemo",
+            dependencies: [
+                "LedgerCore", "LedgerDomain", "LedgerLMDB", "LedgerPricing", "LedgerProjections", "LedgerActors",
+                "LedgerDetectors", "LedgerIncidents", "SpendLedger",
+            ]
         ),
         // What every backend and every projection author tests with.
         .target(name: "SpendLedgerTestKit", dependencies: ["LedgerCore", "LedgerDomain", "LedgerProjections"]),
@@ -54,7 +71,7 @@ let package = Package(
             name: "spend",
             dependencies: [
                 "LedgerCore", "LedgerLMDB", "LedgerDomain", "LedgerPricing", "LedgerProjections", "LedgerActors",
-                "SpendLedger",
+                "LedgerDetectors", "LedgerIncidents", "SpendLedger", "SpendLedgerDemo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -102,6 +119,21 @@ let package = Package(
                 "LedgerCore", "LedgerDomain", "LedgerPricing", "LedgerActors", "SpendLedger", "LedgerLMDB",
                 "SpendLedgerTestKit",
             ]
+        ),
+        .testTarget(
+            name: "LedgerDetectorsTests",
+            dependencies: [
+                "LedgerCore", "LedgerDomain", "LedgerDetectors", "LedgerActors", "SpendLedger", "LedgerLMDB",
+                "SpendLedgerTestKit",
+            ]
+        ),
+        .testTarget(
+            name: "LedgerIncidentsTests",
+            dependencies: ["LedgerCore", "LedgerDomain", "LedgerDetectors", "LedgerIncidents", "SpendLedgerTestKit"]
+        ),
+        .testTarget(
+            name: "SpendLedgerDemoTests",
+            dependencies: ["SpendLedgerDemo", "LedgerCore", "LedgerLMDB", "LedgerDetectors", "SpendLedgerTestKit"]
         ),
         .testTarget(
             name: "SpendCLITests",

@@ -1,0 +1,2 @@
+import LedgerIncidents
+import Testing
