@@ -53,7 +53,7 @@ let package = Package(
             ]
         ),
         // Runaway detection: deterministic consumers of the log that append what they find.
-        .target(name: "LedgerDetectors", dependencies: ["LedgerCore", "LedgerDomain"]),
+        .target(name: "LedgerDetectors", dependencies: ["LedgerCore", "LedgerDomain", "LedgerActors"]),
         // Incident review: the minute-by-minute story of an agent or run, as JSON and HTML.
         .target(name: "LedgerIncidents", dependencies: ["LedgerCore", "LedgerDomain", "LedgerDetectors"]),
         // The simulated fleet day that `spend demo` runs through the in-process API.

@@ -110,13 +110,14 @@ public final class Ledger: Sendable {
         return try await spend.authorize(run: run, estimate: cost, ttl: ttlSeconds)
     }
 
-    /// Settles a grant with the call's actual usage, priced by the catalog at the call's time.
+    /// Settles a grant with the call's actual usage, priced by the catalog at the call's time
+    /// (`occurredAt`, when the call was made; now when nil).
     @discardableResult
     public func settle(
         _ grant: Grant, model: String, usage: TokenCounts, kind: ChargeKind = .llm, retry: Int32 = 0, latencyMs: Int32 = 0,
-        vendor: String? = nil
+        vendor: String? = nil, occurredAt: LedgerTime? = nil
     ) async throws -> RecordResult {
-        let now = clock.now()
+        let now = occurredAt ?? clock.now()
         let entry = try catalog.requireEntry(for: model, at: now)
         let cost = try entry.charge(for: usage)
         let charge = UsageRecorded(
@@ -126,10 +127,14 @@ public final class Ledger: Sendable {
         return try await spend.settle(grant, usage: charge, model: model, vendor: vendor ?? entry.vendor, occurredAt: now)
     }
 
-    /// Settles a grant with an explicit cost (a tool call, a retrieval, anything the catalog does not price).
+    /// Settles a grant with an explicit cost (a tool call, a retrieval, anything the catalog does not
+    /// price). A `.tool` charge counts as one tool call.
     @discardableResult
-    public func settle(_ grant: Grant, cost: Money, kind: ChargeKind, model: String? = nil) async throws -> RecordResult {
-        try await spend.settle(grant, usage: UsageRecorded(kind: kind, cost: cost), model: model)
+    public func settle(
+        _ grant: Grant, cost: Money, kind: ChargeKind, model: String? = nil, occurredAt: LedgerTime? = nil
+    ) async throws -> RecordResult {
+        let usage = UsageRecorded(kind: kind, cost: cost, toolCalls: kind == .tool ? 1 : 0)
+        return try await spend.settle(grant, usage: usage, model: model, occurredAt: occurredAt)
     }
 
     public func release(_ grant: Grant) async throws { try await spend.release(grant) }

@@ -15,6 +15,7 @@ struct Spend: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, StatsCommand.self, VerifyCommand.self, ExportCommand.self, IngestCommand.self,
             BudgetsCommand.self, RunsCommand.self, ReportCommand.self, AuditCommand.self,
+            IncidentCommand.self, DetectCommand.self,
         ]
     )
 

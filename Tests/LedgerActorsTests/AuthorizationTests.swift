@@ -64,6 +64,40 @@ import Testing
         #expect(try await ledger.authorize(run: "r1", estimate: Self.dollars("1")).grant != nil)
     }
 
+    @Test func settle_afterTheReservationExpired_stillRecordsTheCharge_once() async throws {
+        let clock = ManualClock()
+        let ledger = try await Self.coordinator(InMemoryEventStore(clock: clock), clock: clock)
+        try await ledger.defineBudget("org", BudgetDefinition(scope: .org, limit: Self.dollars("10")))
+        try await ledger.startRun(RunSpec(id: "r1", agent: "a1"))
+        let grant = try #require(try await ledger.authorize(run: "r1", estimate: Self.dollars("2")).grant)
+        clock.advance(byNanoseconds: ledger.reservationTTLNanoseconds + 1)
+        #expect(try await ledger.expireReservations() == 1)
+        #expect(await ledger.budgets().first?.reserved == .zero)
+
+        // The call finished after its hold lapsed: it happened, so it is recorded.
+        let late = try await ledger.settle(grant, usage: UsageRecorded(cost: Self.dollars("0.75")), model: "gpt-4o")
+        #expect(late.recorded == 1)
+        #expect(try await ledger.run("r1")?.spent == Self.dollars("0.75"))
+        #expect(await ledger.budgets().first?.spent == Self.dollars("0.75"))
+
+        // But never twice.
+        await #expect(throws: LedgerError.self) {
+            try await ledger.settle(grant, usage: UsageRecorded(cost: Self.dollars("0.75")), model: "gpt-4o")
+        }
+        #expect(try await ledger.run("r1")?.spent == Self.dollars("0.75"))
+    }
+
+    @Test func settle_ofACancelledReservation_isRefused() async throws {
+        let ledger = try await Self.coordinator()
+        try await ledger.startRun(RunSpec(id: "r1", agent: "a1"))
+        let grant = try #require(try await ledger.authorize(run: "r1", estimate: Self.dollars("1")).grant)
+        try await ledger.release(grant)
+        await #expect(throws: LedgerError.self) {
+            try await ledger.settle(grant, usage: UsageRecorded(cost: Self.dollars("0.5")))
+        }
+        #expect(try await ledger.run("r1")?.spent == .zero)
+    }
+
     @Test func reservations_expireAfterTheirTTL() async throws {
         let clock = ManualClock()
         let store = InMemoryEventStore(clock: clock)

@@ -6,22 +6,54 @@ import Testing
 
 /// Whole command lines of the `spend` binary, with their output and exit codes.
 @Suite struct SpendCLITests {
-    @Test func demo_appendsTheSampleRecords_andIsIdempotentOnASecondRun() async throws {
+    @Test func demo_runsTheFleet_haltsTheRunaway_andWritesTheIncidentReport() async throws {
         let ledger = try Scratch()
         defer { ledger.remove() }
-        let first = try await Spend.run("demo", "--data", ledger.path)
+        let html = ledger.path + "-incident.html"
+        defer { try? FileManager.default.removeItem(atPath: html) }
+        let first = try await Spend.run("demo", "--data", ledger.path, "--hours", "3", "--seed", "7", "--html", html)
         #expect(first.status == 0, "\(first.error)")
-        #expect(first.output.contains("appended 240 events, 0 already in the ledger"))
-        #expect(first.output.contains("verified: chain and indexes intact"))
-        let second = try await Spend.run("demo", "--data", ledger.path)
+        #expect(first.output.contains("spend by agent"))
+        #expect(first.output.contains("Alerts raised live by the detectors"))
+        #expect(first.output.contains("its next call is refused"))
+        #expect(first.output.contains("hash chain and indexes intact"))
+        #expect(FileManager.default.contents(atPath: html).map { String(decoding: $0, as: UTF8.self).contains("<svg") } == true)
+        let verify = try await Spend.run("verify", "--data", ledger.path)
+        #expect(verify.status == 0)
+
+        // Again on the same directory: an earlier demo's ledger is replaced, not appended to.
+        let second = try await Spend.run("demo", "--data", ledger.path, "--hours", "1", "--seed", "7", "--html", html)
+        #expect(second.status == 0, "\(second.error)")
+    }
+
+    @Test func demo_refusesADirectoryItDidNotMake() async throws {
+        let directory = try Scratch()
+        defer { directory.remove() }
+        try FileManager.default.createDirectory(atPath: directory.path, withIntermediateDirectories: true)
+        try Data("keep me".utf8).write(to: URL(fileURLWithPath: directory.path + "/notes.txt"))
+        let result = try await Spend.run("demo", "--data", directory.path, "--hours", "1")
+        #expect(result.status == 2)
+        #expect(result.error.contains("was not made by `spend demo`"))
+        #expect(FileManager.default.contents(atPath: directory.path + "/notes.txt") == Data("keep me".utf8))
+    }
+
+    @Test func ingest_appendsTheSampleRecords_andIsIdempotentOnASecondRun() async throws {
+        let ledger = try Scratch()
+        defer { ledger.remove() }
+        let first = try await Spend.run("ingest", "--data", ledger.path, "Fixtures/sample-usage.jsonl")
+        #expect(first.status == 0, "\(first.error)")
+        #expect(first.output.contains("records appended    240"))
+        let second = try await Spend.run("ingest", "--data", ledger.path, "Fixtures/sample-usage.jsonl")
         #expect(second.status == 0)
-        #expect(second.output.contains("appended 0 events, 240 already in the ledger"))
+        #expect(second.output.contains("records appended    0"))
+        #expect(second.output.contains("duplicates skipped  240"))
+        #expect(try await Spend.run("verify", "--data", ledger.path).output.contains("OK: 240 events"))
     }
 
     @Test func statsJSON_hasExactlyTheDocumentedKeys() async throws {
         let ledger = try Scratch()
         defer { ledger.remove() }
-        try await Spend.run("demo", "--data", ledger.path)
+        try await Spend.run("ingest", "--data", ledger.path, "Fixtures/sample-usage.jsonl")
         let result = try await Spend.run("stats", "--data", ledger.path, "--json")
         #expect(result.status == 0)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(result.output.utf8)) as? [String: Any])
@@ -36,7 +68,7 @@ import Testing
     @Test func verify_exitsZeroWhenIntact_andOneWithTheFirstBadSeqWhenBytesWereAltered() async throws {
         let ledger = try Scratch()
         defer { ledger.remove() }
-        try await Spend.run("demo", "--data", ledger.path)
+        try await Spend.run("ingest", "--data", ledger.path, "Fixtures/sample-usage.jsonl")
         let intact = try await Spend.run("verify", "--data", ledger.path)
         #expect(intact.status == 0)
         #expect(intact.output.contains("OK: 240 events"))
@@ -88,7 +120,7 @@ import Testing
     @Test func export_writesOneWholeEnvelopePerLine_forTheRequestedRange() async throws {
         let ledger = try Scratch()
         defer { ledger.remove() }
-        try await Spend.run("demo", "--data", ledger.path)
+        try await Spend.run("ingest", "--data", ledger.path, "Fixtures/sample-usage.jsonl")
         let all = try await Spend.run("export", "--data", ledger.path)
         #expect(all.status == 0)
         #expect(all.output.split(separator: "\n").count == 240)

@@ -106,13 +106,16 @@ extension SpendCoordinator {
         id: EventID? = nil
     ) async throws -> RecordResult {
         try await withRun(grant.run) { run in
-            guard let reservation = await run.reservation(grant.reservation) else {
+            let state = await run.current
+            let reservation = await run.reservation(grant.reservation)
+            // A reservation that expired before the call finished: the call still happened, so its
+            // charge is recorded (there is no hold left to release). Settled twice, or cancelled: refused.
+            guard reservation != nil || state.lapsedReservations.contains(grant.reservation) else {
                 throw LedgerError(
                     .invalidEvent,
-                    "reservation \(grant.reservation) is not open on run \(grant.run) (already settled, released or expired)",
+                    "reservation \(grant.reservation) is not open on run \(grant.run) (already settled or released)",
                     field: "reservation")
             }
-            let state = await run.current
             var dimensions = state.dimensions
             dimensions.model = model ?? dimensions.model
             dimensions.vendor = vendor ?? dimensions.vendor

@@ -56,6 +56,9 @@ public struct RunState: Hashable, Sendable {
     public private(set) var toolCalls = 0
     public private(set) var premiumFallbacks = 0
     public private(set) var reservations: [EventID: Reservation] = [:]
+    /// Reservations that expired before their call was settled. A late settle still records the
+    /// charge (the call happened), once.
+    public private(set) var lapsedReservations: Set<EventID> = []
     public private(set) var denials = 0
 
     public init(id: String) { self.id = id }
@@ -89,7 +92,10 @@ public struct RunState: Hashable, Sendable {
                 expiresAt: LedgerTime(nanosecondsSinceEpoch: authorized.expiresAt), budgets: authorized.budgets)
         case SpendReleased.type:
             let released = try event.decode(as: SpendReleased.self)
-            if let reservation = released.reservationID { reservations[reservation] = nil }
+            if let reservation = released.reservationID {
+                reservations[reservation] = nil
+                if released.reason == .expired { lapsedReservations.insert(reservation) }
+            }
         case SpendDenied.type:
             denials += 1
         case UsageRecorded.type:
@@ -100,6 +106,7 @@ public struct RunState: Hashable, Sendable {
                 dimensions.model = nil
                 dimensions.vendor = nil
             }
+            if let reservation = usage.reservation { lapsedReservations.remove(reservation) }
             applyUsage(usage, model: event.dimensions.model)
         case RunHalted.type:
             let halted = try event.decode(as: RunHalted.self)
