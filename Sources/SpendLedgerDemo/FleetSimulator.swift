@@ -24,9 +24,12 @@ public struct SimulationTally: Sendable {
 
 /// Drives a ``FleetPlan`` through the in-process API in simulated time.
 ///
-/// Time advances in ticks of half a simulated minute. Within a tick every run that has something
+/// Time advances in ticks of five simulated minutes. Within a tick every run that has something
 /// to do does it concurrently (as a fleet would: that is what makes the ledger group-commit), each
-/// run's own steps in order. After each model call the run waits until the detectors have seen
+/// run's own steps in order, each charge stamped with the instant its call was made (`occurredAt`);
+/// the ledger's own clock (`recordedAt`) moves with the latest call of the tick, so a charge is
+/// recorded at most a tick after it occurred. Durable appends are bound by fsync latency, so the
+/// tick sets how long the day takes: about 10 s at five minutes, about 50 s at one. After each model call the run waits until the detectors have seen
 /// it, so a policy that halts a run takes effect before the run's next call, as it would live,
 /// and the same seed halts the runaway at the same call every time.
 struct FleetSimulator {
@@ -34,7 +37,7 @@ struct FleetSimulator {
     let ledger: Ledger
     let clock: SimulatedClock
     let detectors: DetectorService
-    let tickNanoseconds: Int64 = 30_000_000_000
+    let tickNanoseconds: Int64 = 300_000_000_000
 
     private enum Action: Sendable {
         case start
