@@ -27,8 +27,33 @@ let package = Package(
                 "CLMDBBench",
                 .product(name: "LedgerCore", package: "SpendLedger"),
                 .product(name: "LedgerLMDB", package: "SpendLedger"),
+                .product(name: "LedgerProjections", package: "SpendLedger"),
                 .product(name: "SpendLedgerTestKit", package: "SpendLedger"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: [.swiftLanguageMode(.v6)]
+        ),
+        // Issue 6: the same workload through SpendLedger, raw LMDB, PostgreSQL and SQLite.
+        // Run it with ./peer-bench.sh (it installs and starts PostgreSQL); see README.md.
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CSQLite",
+            pkgConfig: "sqlite3",
+            providers: [.apt(["libsqlite3-dev"])]
+        ),
+        .executableTarget(
+            name: "peer-bench",
+            dependencies: [
+                "CLMDBBench", "CLibPQ", "CSQLite",
+                .product(name: "LedgerCore", package: "SpendLedger"),
+                .product(name: "LedgerDomain", package: "SpendLedger"),
+                .product(name: "LedgerLMDB", package: "SpendLedger"),
+                .product(name: "LedgerProjections", package: "SpendLedger"),
+                .product(name: "SpendLedgerTestKit", package: "SpendLedger"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]
         ),

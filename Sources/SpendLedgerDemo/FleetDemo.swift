@@ -103,6 +103,8 @@ public enum FleetDemo {
             clock.move(to: end)
             print("")
 
+            // Snapshots of every built-in view, so any instant of the day answers from a snapshot.
+            try await ViewSnapshots.refresh(store)
             let engine = ProjectionEngine(store: store, snapshots: LMDBSnapshotStore(store))
             for dimension in [SpendDimension.agent, .model, .client] {
                 let result = try await engine.state(of: SpendByDimension(dimension), asOf: .head)

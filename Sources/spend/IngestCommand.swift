@@ -56,6 +56,7 @@ struct IngestCommand: AsyncParsableCommand {
                 try writeRejections(prepared.rejections, to: rejects)
             }
             let summary = try await ledger.ingest(prepared)
+            if summary.eventsAppended > 0 { try await ViewSnapshots.refresh(store) }
             store.close()
             printSummary(summary)
         } catch {

@@ -48,6 +48,12 @@ import Testing
         #expect(second.output.contains("records appended    0"))
         #expect(second.output.contains("duplicates skipped  240"))
         #expect(try await Spend.run("verify", "--data", ledger.path).output.contains("OK: 240 events"))
+
+        // Ingest leaves the built-in views checkpointed at the head, so reports start from there.
+        let store = try LMDBEventStore.open(at: ledger.path, options: LMDBOptions(readOnly: true))
+        defer { store.close() }
+        let checkpoint = try LMDBSnapshotStore(store).checkpoint(named: "spend.by_agent")
+        #expect(checkpoint?.seq == 240)
     }
 
     @Test func statsJSON_hasExactlyTheDocumentedKeys() async throws {

@@ -12,7 +12,10 @@ struct SpendBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "spend-bench",
         abstract: "Benchmarks SpendLedger's LMDB event store against raw LMDB.",
-        subcommands: [All.self, Append.self, Single.self, Concurrent.self, Replay.self, Lookup.self],
+        subcommands: [
+            All.self, Append.self, Single.self, Concurrent.self, Replay.self, Lookup.self, Rebuild.self, ReportAt.self,
+            Live.self,
+        ],
         defaultSubcommand: All.self
     )
 }

@@ -59,25 +59,39 @@ struct KeyTable: Sendable {
         }
     }
 
-    /// `arena[start ..< start + key.count] == key`, eight bytes at a time.
+    /// `arena[start ..< start + key.count] == key`, eight bytes at a time (the last word overlapping
+    /// the one before it, so no byte loop).
     @inline(__always)
     private static func equal(_ arena: UnsafeRawPointer?, _ start: Int, _ key: UnsafeRawBufferPointer) -> Bool {
         let count = key.count
         if count == 0 { return true }
         let mine = arena! + start
         let other = key.baseAddress!
+        if count < 8 { return partialWord(mine, count) == partialWord(other, count) }
         var offset = 0
-        while offset + 8 <= count {
+        while offset + 8 < count {
             if mine.loadUnaligned(fromByteOffset: offset, as: UInt64.self) != other.loadUnaligned(fromByteOffset: offset, as: UInt64.self) {
                 return false
             }
             offset += 8
         }
-        while offset < count {
-            if mine.load(fromByteOffset: offset, as: UInt8.self) != other.load(fromByteOffset: offset, as: UInt8.self) { return false }
-            offset += 1
+        return mine.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+            == other.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+    }
+
+    /// The `count` (1 to 7) bytes at `bytes` as one word, with two overlapping loads: equal words
+    /// for equal bytes of the same count.
+    @inline(__always)
+    private static func partialWord(_ bytes: UnsafeRawPointer, _ count: Int) -> UInt64 {
+        if count >= 4 {
+            let low = UInt64(bytes.loadUnaligned(as: UInt32.self))
+            let high = UInt64(bytes.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self))
+            return high << 32 | low
         }
-        return true
+        let first = UInt64(bytes.load(as: UInt8.self))
+        let middle = UInt64(bytes.load(fromByteOffset: count >> 1, as: UInt8.self))
+        let last = UInt64(bytes.load(fromByteOffset: count - 1, as: UInt8.self))
+        return last << 16 | middle << 8 | first
     }
 
     @inline(never)
@@ -138,22 +152,15 @@ struct KeyTable: Sendable {
     static func hash(_ key: UnsafeRawBufferPointer) -> UInt64 {
         let count = key.count
         var hash: UInt64 = 0x243F_6A88_85A3_08D3 ^ (UInt64(truncatingIfNeeded: count) &* 0x9E37_79B9_7F4A_7C15)
+        guard count > 0, let base = key.baseAddress else { return mix(hash) }
+        if count < 8 { return mix(hash ^ partialWord(base, count)) }
         var offset = 0
-        while offset + 8 <= count {
-            hash = mix(hash ^ key.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
+        while offset + 8 < count {
+            hash = mix(hash ^ base.loadUnaligned(fromByteOffset: offset, as: UInt64.self))
             offset += 8
         }
-        if offset < count {
-            var tail: UInt64 = 0
-            var shift: UInt64 = 0
-            while offset < count {
-                tail |= UInt64(key[offset]) << shift
-                shift += 8
-                offset += 1
-            }
-            hash = mix(hash ^ tail)
-        }
-        return mix(hash)
+        // The last eight bytes, overlapping the previous word when the count is not a multiple of 8.
+        return mix(hash ^ base.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self))
     }
 
     @inline(__always)

@@ -134,6 +134,8 @@ public struct SpendTable: Sendable, Hashable, Codable {
     public internal(set) var unreadableEvents: Int64 = 0
     /// True when an exact sum overflowed Int64.
     public internal(set) var overflowed = false
+    /// The index of the key `""` once it has been looked up (-1 before): not part of the state.
+    private var noneIndex = -1
 
     public init() {}
 
@@ -189,8 +191,19 @@ public struct SpendTable: Sendable, Hashable, Codable {
 
     @inline(__always)
     private mutating func rowIndex(_ key: UnsafeRawBufferPointer?) -> Int {
-        let index = keys.index(of: key ?? UnsafeRawBufferPointer(start: nil, count: 0))
+        guard let key, key.count > 0 else { return noneRowIndex() }
+        let index = keys.index(of: key)
         if index == rowStore.count { rowStore.append(SpendRow()) }
+        return index
+    }
+
+    /// The row of `""` (charges without a value for the dimension), looked up once.
+    @inline(__always)
+    private mutating func noneRowIndex() -> Int {
+        if noneIndex >= 0 { return noneIndex }
+        let index = keys.index(of: UnsafeRawBufferPointer(start: nil, count: 0))
+        if index == rowStore.count { rowStore.append(SpendRow()) }
+        noneIndex = index
         return index
     }
 

@@ -40,6 +40,132 @@ struct UsageFields {
                 cost: load64(16), inputTokens: load64(24), outputTokens: load64(32), cachedTokens: load64(40),
                 reasoningTokens: load64(56), toolCalls: load32(4), retry: load32(8))
         }
+        if let compact = readCompactJSON(raw) { return compact }
+        return readJSON(raw)
+    }
+
+    /// The usual JSON usage payload — one object of integer members with no whitespace, such as
+    /// `{"input_tokens":1200,"output_tokens":300,"cost_nanos":372}` — read in one pass with no
+    /// closure and no number re-parsing. `.some(figures)` (or `.some(nil)`: no cost, unreadable)
+    /// when the payload has that shape; `.none` for any other shape (a string, `null`, a fraction,
+    /// whitespace, an escape, an overflow, ...), which the general reader then decides. On every
+    /// payload it decides, it gives what ``readJSON(_:)`` gives (the tests compare the two).
+    @inline(__always)
+    static func readCompactJSON(_ raw: UnsafeRawBufferPointer) -> UsageFields?? {
+        let count = raw.count
+        guard count >= 2, let base = raw.baseAddress else { return .none }
+        let p = base.assumingMemoryBound(to: UInt8.self)
+        guard p[0] == 0x7B, p[count - 1] == 0x7D else { return .none }
+        if count == 2 { return .some(nil) }
+        var usage = UsageFields()
+        var costNanos: Int64?
+        var i = 1
+        /// Which member a key names.
+        enum Member { case cost, usd, input, output, cached, reasoning, toolCalls, retry, other }
+        while true {
+            // "key": first the keys of a usage record, compared a word at a time with their quote
+            // and colon; any other key byte by byte.
+            guard i < count, p[i] == 0x22 else { return .none }
+            var member = Member.other
+            var matched = false
+            let rest = count - i
+            @inline(__always) func literal(_ text: StaticString) -> Bool {
+                let length = text.utf8CodeUnitCount
+                guard rest > length else { return false }
+                return Self.bytesEqual(UnsafeRawPointer(p + i), UnsafeRawPointer(text.utf8Start), length)
+            }
+            switch p[i + 1] {
+            case 0x69: if literal(#""input_tokens":"#) { member = .input; matched = true; i += 15 }
+            case 0x6F: if literal(#""output_tokens":"#) { member = .output; matched = true; i += 16 }
+            case 0x63:
+                if literal(#""cost_nanos":"#) {
+                    member = .cost; matched = true; i += 13
+                } else if literal(#""cached_tokens":"#) {
+                    member = .cached; matched = true; i += 16
+                }
+            case 0x72:
+                if literal(#""reasoning_tokens":"#) {
+                    member = .reasoning; matched = true; i += 19
+                } else if literal(#""retry":"#) {
+                    member = .retry; matched = true; i += 8
+                }
+            case 0x74: if literal(#""tool_calls":"#) { member = .toolCalls; matched = true; i += 13 }
+            default: break
+            }
+            if !matched {
+                let keyStart = i + 1
+                var j = keyStart
+                while j < count {
+                    let byte = p[j]
+                    if byte == 0x22 { break }
+                    if byte == 0x5C || byte < 0x20 { return .none }
+                    j += 1
+                }
+                guard j + 1 < count, p[j + 1] == 0x3A else { return .none }
+                if j - keyStart == 8, memcmp(p + keyStart, "cost_usd", 8) == 0 { member = .usd }
+                i = j + 2
+            }
+            if member == .usd { return .none }
+            // An integer value of at most 18 digits (so no overflow check per digit; longer ones
+            // are left to the general reader).
+            var negative = false
+            if i < count, p[i] == 0x2D {
+                negative = true
+                i += 1
+            }
+            var magnitude: Int64 = 0
+            let digitsStart = i
+            while i < count {
+                let digit = p[i] &- 0x30
+                if digit >= 10 { break }
+                magnitude = magnitude &* 10 &+ Int64(digit)
+                i += 1
+            }
+            guard i > digitsStart, i - digitsStart <= 18, i < count else { return .none }
+            let value = negative ? -magnitude : magnitude
+            switch member {
+            case .cost: costNanos = value
+            case .input: usage.inputTokens = value
+            case .output: usage.outputTokens = value
+            case .cached: usage.cachedTokens = value
+            case .reasoning: usage.reasoningTokens = value
+            case .toolCalls: usage.toolCalls = value
+            case .retry: usage.retry = value
+            case .usd, .other: break
+            }
+            // `,` then the next member, or the closing brace at the very end.
+            if p[i] == 0x2C {
+                i += 1
+                continue
+            }
+            guard p[i] == 0x7D, i == count - 1 else { return .none }
+            break
+        }
+        guard let costNanos else { return .some(nil) }
+        usage.cost = costNanos
+        return .some(usage)
+    }
+
+    /// `count` (at least 4) bytes at `a` and `b` are equal: words, the last one overlapping.
+    @inline(__always)
+    static func bytesEqual(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ count: Int) -> Bool {
+        if count < 8 {
+            return a.loadUnaligned(as: UInt32.self) == b.loadUnaligned(as: UInt32.self)
+                && a.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self) == b.loadUnaligned(fromByteOffset: count - 4, as: UInt32.self)
+        }
+        var offset = 0
+        while offset + 8 < count {
+            if a.loadUnaligned(fromByteOffset: offset, as: UInt64.self) != b.loadUnaligned(fromByteOffset: offset, as: UInt64.self) {
+                return false
+            }
+            offset += 8
+        }
+        return a.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self) == b.loadUnaligned(fromByteOffset: count - 8, as: UInt64.self)
+    }
+
+    /// What ``read(_:)`` answers for a JSON payload (for tests).
+    static func readPayloadForTests(_ raw: UnsafeRawBufferPointer) -> UsageFields? {
+        if let compact = readCompactJSON(raw) { return compact }
         return readJSON(raw)
     }
 

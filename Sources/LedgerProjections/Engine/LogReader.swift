@@ -149,13 +149,15 @@ struct LogReader: Sendable {
         }
     }
 
-    /// The runners as two feeds of comparable work — the spend views and the hourly view on the
-    /// reading thread; budgets, outcomes and every other projection on the helper — or nil when
-    /// one side would be empty.
+    /// The runners as two feeds of comparable work, or nil when one side would be empty. The
+    /// reading thread also pays for the scan itself, so it keeps the lighter side: the agent and
+    /// client spend views and the hourly view; the other spend views, budgets, outcomes and every
+    /// other projection go to the helper. (Each thread reads an event's charge itself.)
     static func split(_ runners: [ProjectionRunner]) -> (Feed, Feed)? {
         func onReader(_ member: BuiltinMember) -> Bool {
             switch member {
-            case .spend, .hourly: true
+            case .spend(let field, _): field == SpendDimension.agent.fieldIndex || field == SpendDimension.client.fieldIndex
+            case .hourly: true
             case .budgets, .outcomes: false
             }
         }

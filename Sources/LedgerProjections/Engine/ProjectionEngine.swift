@@ -56,7 +56,9 @@ public actor ProjectionEngine {
         /// 2 (the default): a fold of at least 65,536 events over a store that hands out stored
         /// bytes (LMDB) splits its projections over two threads — still one pass over the log,
         /// each projection folded by one thread in `seq` order, so the states are the same. 1: one
-        /// thread.
+        /// thread. Two threads cost about 1.2-2× the CPU of one (each thread reads every event and
+        /// its charge): they are faster when a second core is free, slower when other work holds
+        /// it (Docs/BENCHMARKS.md, "Projections"); pass 1 on a busy machine.
         public var foldThreads: Int
 
         public init(
