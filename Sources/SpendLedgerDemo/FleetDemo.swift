@@ -96,6 +96,10 @@ public enum FleetDemo {
             print("Simulating the day (every call authorized before it is made, settled after):")
             let simulator = FleetSimulator(plan: plan, ledger: ledger, clock: clock, detectors: detectors)
             let tally = try await simulator.run(progress: print)
+            if !tally.denials.isEmpty {
+                let refused = tally.denials.sorted { $0.key < $1.key }.map { "\($0.value) by \($0.key)" }
+                print("  authorizations refused before the call: " + refused.joined(separator: ", "))
+            }
             try await detectors.caughtUp(through: try await store.head().seq)
             let alerts = await detectors.alerts()
             await detectors.stop()
