@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LedgerCore
+import LedgerProjections
 
 /// `spend`: the SpendLedger command-line tool. A thin shell over the library: every subcommand
 /// opens a ledger, calls the library, and prints.
@@ -58,4 +59,33 @@ struct LedgerLocation: ParsableArguments {
 /// Prints one line to standard output without buffering surprises.
 func printLine(_ text: String) {
     FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
+/// Says on standard error which snapshots were refused (the figures came from a replay instead).
+func reportNotes(_ rejections: [SnapshotRejection]) {
+    for rejection in rejections.prefix(5) { printError("note: \(rejection); replayed the log instead") }
+    if rejections.count > 5 { printError("note: \(rejections.count - 5) more snapshots refused") }
+}
+
+/// Prints one line to standard error.
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}
+
+/// Instants given on the command line: RFC 3339, not in the future.
+enum InstantArgument {
+    static func parse(_ text: String, option: String, now: LedgerTime) throws -> LedgerTime {
+        guard let time = LedgerTime(rfc3339: text) else {
+            // Valid RFC 3339 beyond what 64-bit nanoseconds hold (after 2262) is still in the future.
+            let formatter = ISO8601DateFormatter()
+            if let date = formatter.date(from: text), date.timeIntervalSince1970 > Double(now.nanosecondsSinceEpoch) / 1e9 {
+                throw ValidationError("\(option) \(text) is in the future (it is now \(now.rfc3339)); the ledger cannot know it yet")
+            }
+            throw ValidationError("\(option) '\(text)' is not an RFC 3339 date-time (such as 2026-11-20T01:02:03Z)")
+        }
+        guard time <= now else {
+            throw ValidationError("\(option) \(time.rfc3339) is in the future (it is now \(now.rfc3339)); the ledger cannot know it yet")
+        }
+        return time
+    }
 }
