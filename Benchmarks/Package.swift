@@ -27,6 +27,7 @@ let package = Package(
                 "CLMDBBench",
                 .product(name: "LedgerCore", package: "SpendLedger"),
                 .product(name: "LedgerLMDB", package: "SpendLedger"),
+                .product(name: "LedgerDomain", package: "SpendLedger"),
                 .product(name: "LedgerProjections", package: "SpendLedger"),
                 .product(name: "SpendLedgerTestKit", package: "SpendLedger"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),

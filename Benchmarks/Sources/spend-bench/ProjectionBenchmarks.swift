@@ -132,7 +132,7 @@ enum ProjectionBenchmarks {
         var views = BuiltinViews.all
         if let only { views = (views + [NoopView() as any Projection]).filter { only.contains($0.name) } }
         print("rebuild of every built-in view (\(BuiltinViews.all.count) views) from a \(Format.count(events))-event log")
-        let (path, _) = try await LogBuilder.log(events: events, name: "log-\(events)", scratch: scratch, reuse: keepLog)
+        let (path, _) = try await LogBuilder.log(events: events, name: "log-\(events)\(Workload.binaryPayload ? "-binary" : "")", scratch: scratch, reuse: keepLog)
         defer { if !keepLog { scratch.remove(path) } }
 
         // The ceiling: a raw cursor scan of the same `events` database (warm, median).
@@ -208,7 +208,7 @@ enum ProjectionBenchmarks {
         snapshotEvery: UInt64, report: Report
     ) async throws {
         print("report --by agent --at T on a \(Format.count(events))-event log")
-        let (path, _) = try await LogBuilder.log(events: events, name: "log-\(events)", scratch: scratch, reuse: keepLog)
+        let (path, _) = try await LogBuilder.log(events: events, name: "log-\(events)\(Workload.binaryPayload ? "-binary" : "")", scratch: scratch, reuse: keepLog)
         defer { if !keepLog { scratch.remove(path) } }
 
         // Snapshots: made once by a rebuild of every built-in view (kept in the log with --keep-log).

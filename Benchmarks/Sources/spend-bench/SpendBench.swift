@@ -37,13 +37,17 @@ struct CommonOptions: ParsableArguments {
     @Option(help: "Streams the events are spread over, round robin (a diagnostic; the figures use 1000).")
     var streams = 1_000
 
+    @Flag(help: "Usage events with the binary payload the Swift API and `spend ingest` write (default: the JSON sample payload).")
+    var binaryPayload = false
+
     var scratch: Scratch { Scratch(root: dir) }
 
     /// Prints the header, runs `body` with a fresh report, then prints the summary.
     func run(_ what: String, _ body: (Report) async throws -> Void) async throws {
         print("spend-bench \(what)\(quick ? " --quick (smoke run: counts too small for meaningful figures)" : "")")
         Workload.streamCount = max(1, streams)
-        print("ledgers under \(dir); \(ProcessInfo.processInfo.activeProcessorCount) cores; events over \(Workload.streamCount) streams")
+        Workload.binaryPayload = binaryPayload
+        print("ledgers under \(dir); \(ProcessInfo.processInfo.activeProcessorCount) cores; events over \(Workload.streamCount) streams; \(binaryPayload ? "binary" : "JSON") usage payloads")
         print("load average at start: \(Load.average())")
         print("")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -1,4 +1,5 @@
 import LedgerCore
+import LedgerDomain
 import SpendLedgerTestKit
 
 /// The events every benchmark writes: `EventStoreConformance.sampleEvent`, realistic usage events
@@ -18,15 +19,29 @@ enum Workload {
     /// Stream names, made once.
     nonisolated(unsafe) private(set) static var streams: [String] = (0..<1_000).map { "run:r\($0)" }
 
+    /// Whether usage events carry the binary `UsageRecorded` payload the Swift API and `spend ingest`
+    /// write, instead of the sample's JSON (`--binary-payload`). Set once, before any benchmark runs.
+    nonisolated(unsafe) static var binaryPayload = false
+
     /// The event with global index `index` (any `Int`; index `i` goes to stream `i % streamCount`).
     static func event(_ index: Int) -> ProposedEvent {
-        EventStoreConformance.sampleEvent(stream: streams[index % streamCount], index: index)
+        shaped(EventStoreConformance.sampleEvent(stream: streams[index % streamCount], index: index), index: index)
     }
 
     /// The event with global index `index`, in stream `stream % streamCount` (for appenders that
     /// each own a stream).
     static func event(_ index: Int, stream: Int) -> ProposedEvent {
-        EventStoreConformance.sampleEvent(stream: streams[stream % streamCount], index: index)
+        shaped(EventStoreConformance.sampleEvent(stream: streams[stream % streamCount], index: index), index: index)
+    }
+
+    /// The sample event, with the same token counts and cost as a binary `UsageRecorded` payload
+    /// when ``binaryPayload`` is set.
+    private static func shaped(_ sample: ProposedEvent, index: Int) -> ProposedEvent {
+        guard binaryPayload else { return sample }
+        let input = Int64(200 + (index &* 37) % 4_000)
+        let output = Int64(50 + (index &* 13) % 900)
+        let usage = UsageRecorded(cost: Money(nanos: input * 150 + output * 600), inputTokens: input, outputTokens: output)
+        return ProposedEvent(usage, stream: sample.stream, occurredAt: sample.occurredAt, dimensions: sample.dimensions, id: sample.id)
     }
 
     /// The events `start ..< start + count`.
