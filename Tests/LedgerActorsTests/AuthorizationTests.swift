@@ -143,7 +143,7 @@ import Testing
         let outcomes = try await withThrowingTaskGroup(of: Outcome.self) { group in
             for index in 0..<1_000 {
                 group.addTask {
-                    var random = SplitMix64(seed: seed &* 1_000 &+ UInt64(index))
+                    var random = WorkloadRandom(seed: seed &* 1_000 &+ UInt64(index))
                     let estimate = Money(nanos: Int64(random.next() % 20_000_000) + 1_000_000)  // $0.001 to $0.021
                     let result = try await ledger.authorize(run: "run-\(index % 10)", estimate: estimate)
                     switch result {
@@ -185,18 +185,5 @@ import Testing
         #expect(again.spent == budget.spent)
         #expect(again.reserved == budget.reserved)
         #expect(try await store.verify().isIntact)
-    }
-}
-
-/// A small deterministic generator for reproducible workloads.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -1,4 +1,5 @@
 import LedgerCore
+import SpendLedgerTestKit
 import Testing
 
 @Suite("EventID")
@@ -64,8 +65,8 @@ struct EventIDTests {
 
     @Test func generatingWithASeededGenerator_isDeterministic() {
         let time = LedgerTime(nanosecondsSinceEpoch: 1_767_225_600_000_000_000)
-        var first = SplitMix64(seed: 7)
-        var second = SplitMix64(seed: 7)
+        var first = WorkloadRandom(seed: 7)
+        var second = WorkloadRandom(seed: 7)
         let a = (0..<10).map { _ in EventID.generate(at: time, using: &first) }
         let b = (0..<10).map { _ in EventID.generate(at: time, using: &second) }
         #expect(a == b)

@@ -1,4 +1,5 @@
 import LedgerCore
+import SpendLedgerTestKit
 import Testing
 
 @Suite("LedgerTime and RFC 3339")
@@ -113,7 +114,7 @@ struct LedgerTimeTests {
     }
 
     @Test func manyInstants_from1900To2200_roundTripThroughText() throws {
-        var random = SplitMix64(seed: 42)
+        var random = WorkloadRandom(seed: 42)
         let low = LedgerTime(rfc3339: "1900-01-01T00:00:00Z")!.nanosecondsSinceEpoch
         let high = LedgerTime(rfc3339: "2200-01-01T00:00:00Z")!.nanosecondsSinceEpoch
         for _ in 0..<2_000 {
@@ -143,18 +144,5 @@ struct LedgerTimeTests {
         #expect(LedgerTime.distantPast < earlier)
         #expect(later < LedgerTime.distantFuture)
         #expect(max(earlier, later) == later)
-    }
-}
-
-/// A small deterministic generator for reproducible "random" tests.
-struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -2,6 +2,7 @@ import Foundation
 import LedgerCore
 import LedgerDetectors
 import LedgerDomain
+import SpendLedgerTestKit
 
 /// 2026-11-20T00:00:00Z: minute 0 of every test log.
 let dayStart = LedgerTime(rfc3339: "2026-11-20T00:00:00Z")!
@@ -102,19 +103,13 @@ func detect(_ events: [RecordedEvent], _ configuration: DetectorConfiguration = 
     return alerts + detectors.finish()
 }
 
-/// SplitMix64: a small, seeded, platform-independent random number generator.
+/// The test kit's seeded generator (SplitMix64), with the draws the synthetic fleets need.
 struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
+    private var generator: WorkloadRandom
 
-    init(seed: UInt64) { state = seed &* 0x9E37_79B9_7F4A_7C15 &+ 0x1234_5678 }
+    init(seed: UInt64) { generator = WorkloadRandom(seed: seed &* 0x9E37_79B9_7F4A_7C15 &+ 0x1234_5678) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { generator.next() }
 
     /// Uniform in [0, 1).
     mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
