@@ -19,20 +19,12 @@ struct UsageFields: Sendable {
             self.init(usage)
             return
         }
-        // Schema 1 (see `UsageRecorded`): u8 kind, u8 flags, u16 0, i32 tool calls, i32 retry,
-        // i32 latency, i64 cost, i64 input, output, cached, cache write, reasoning.
-        let fields: UsageFields? = event.payload.withUnsafeBytes { raw in
-            guard raw.count >= 64, let kind = ChargeKind(rawValue: raw[0]) else { return nil }
-            func load<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
-                T(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: T.self))
-            }
-            return UsageFields(
-                kind: kind, costNanos: load(16, Int64.self),
-                promptTokens: load(24, Int64.self) &+ load(40, Int64.self) &+ load(48, Int64.self),
-                completionTokens: load(32, Int64.self) &+ load(56, Int64.self), retry: load(8, Int32.self))
-        }
-        guard let fields else { return nil }
-        self = fields
+        let figures = event.payload.withUnsafeBytes { UsageFigures(binaryPayload: $0) }
+        guard let figures else { return nil }
+        self.init(
+            kind: figures.kind, costNanos: figures.costNanos,
+            promptTokens: figures.inputTokens &+ figures.cachedTokens &+ figures.cacheWriteTokens,
+            completionTokens: figures.outputTokens &+ figures.reasoningTokens, retry: figures.retry)
     }
 
     init(_ usage: UsageRecorded) {

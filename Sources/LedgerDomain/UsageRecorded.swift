@@ -66,10 +66,8 @@ public struct UsageRecorded: SpendEvent {
         self.reservation = reservation
     }
 
-    // Layout (little-endian): u8 kind, u8 flags (bit 0 reservation, bit 1 price entry), u16 0,
-    // i32 tool calls, i32 retry, i32 latency ms, i64 cost nanos, i64 × 5 tokens (input, output,
-    // cached, cache write, reasoning), [16 bytes reservation], [u16 length + price entry UTF-8].
-    static let fixedBytes = 64
+    // The layout is documented, and read, by ``UsageFigures``.
+    static let fixedBytes = UsageFigures.fixedBytes
 
     public func encodePayload() -> (encoding: PayloadEncoding, bytes: [UInt8]) {
         var bytes = [UInt8]()
@@ -114,31 +112,23 @@ public struct UsageRecorded: SpendEvent {
 
     /// Decodes in place (no allocation unless a price entry is present); nil when damaged.
     public static func decode(_ raw: UnsafeRawBufferPointer) -> UsageRecorded? {
-        guard raw.count >= fixedBytes, let kind = ChargeKind(rawValue: raw[0]) else { return nil }
-        let flags = raw[1]
+        guard let figures = UsageFigures(binaryPayload: raw) else { return nil }
+        var usage = UsageRecorded(
+            kind: figures.kind, cost: Money(nanos: figures.costNanos), inputTokens: figures.inputTokens,
+            outputTokens: figures.outputTokens, cachedTokens: figures.cachedTokens,
+            cacheWriteTokens: figures.cacheWriteTokens, reasoningTokens: figures.reasoningTokens,
+            toolCalls: figures.toolCalls, retry: figures.retry, latencyMs: figures.latencyMs)
         func load<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
             T(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: T.self))
         }
-        var usage = UsageRecorded(
-            kind: kind, cost: Money(nanos: load(16, Int64.self)), inputTokens: load(24, Int64.self),
-            outputTokens: load(32, Int64.self), cachedTokens: load(40, Int64.self),
-            cacheWriteTokens: load(48, Int64.self), reasoningTokens: load(56, Int64.self),
-            toolCalls: load(4, Int32.self), retry: load(8, Int32.self), latencyMs: load(12, Int32.self))
-        var offset = fixedBytes
-        if flags & 1 != 0 {
-            guard raw.count >= offset + 16 else { return nil }
+        if let offset = figures.reservationOffset {
             usage.reservation = EventID(high: load(offset, UInt64.self), low: load(offset + 8, UInt64.self))
-            offset += 16
         }
-        if flags & 2 != 0 {
-            guard raw.count >= offset + 2 else { return nil }
+        if let offset = figures.priceEntryOffset {
             let count = Int(load(offset, UInt16.self))
-            offset += 2
-            guard raw.count >= offset + count else { return nil }
-            usage.priceEntry = String(decoding: UnsafeRawBufferPointer(rebasing: raw[offset..<(offset + count)]), as: UTF8.self)
-            offset += count
+            usage.priceEntry = String(decoding: UnsafeRawBufferPointer(rebasing: raw[(offset + 2)..<(offset + 2 + count)]), as: UTF8.self)
         }
-        return offset == raw.count ? usage : nil
+        return usage
     }
 }
 

@@ -24,6 +24,29 @@ import Testing
         #expect(throws: LedgerError.self) { try UsageRecorded(payload: [], schema: 1) }
     }
 
+    @Test func usageFigures_readTheFixedFiguresInPlace_andRefuseWhatTheDecoderRefuses() throws {
+        let usage = UsageRecorded(
+            kind: .llm, cost: Money(nanos: 372_000), inputTokens: 1_200, outputTokens: 300, cachedTokens: 50,
+            cacheWriteTokens: 7, reasoningTokens: 11, toolCalls: 2, retry: 3, latencyMs: 840,
+            priceEntry: "gpt-4o@2024-05-13T00:00:00Z", reservation: EventID(high: 1, low: 2))
+        let bytes = usage.encodePayload().bytes
+        let figures = try #require(bytes.withUnsafeBytes { UsageFigures(binaryPayload: $0) })
+        #expect(figures.kind == .llm && figures.costNanos == 372_000 && figures.toolCalls == 2 && figures.retry == 3)
+        #expect(figures.latencyMs == 840)
+        #expect([figures.inputTokens, figures.outputTokens, figures.cachedTokens, figures.cacheWriteTokens, figures.reasoningTokens] == [1_200, 300, 50, 7, 11])
+
+        var unknownFlag = bytes
+        unknownFlag[1] |= 4
+        var unknownKind = bytes
+        unknownKind[0] = 200
+        var trailing = bytes
+        trailing.append(0)
+        for damaged in [unknownFlag, unknownKind, trailing, Array(bytes.dropLast()), Array(bytes.prefix(63))] {
+            #expect(damaged.withUnsafeBytes { UsageFigures(binaryPayload: $0) } == nil)
+            #expect(throws: LedgerError.self) { try UsageRecorded(payload: damaged, schema: 1) }
+        }
+    }
+
     @Test func jsonEvents_encodeWithSortedKeys_andDecodeBack() throws {
         let budget = BudgetDefined(
             definition: BudgetDefinition(

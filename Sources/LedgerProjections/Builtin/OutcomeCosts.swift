@@ -218,9 +218,7 @@ public struct OutcomeBook: Sendable, Hashable, Codable {
 
     func encoded() -> [UInt8] {
         var writer = StateWriter(capacity: 32 + rows.count * 64 + openRunCount * 24)
-        writer.write(UInt8(1))
-        writer.write(unreadableEvents)
-        writer.write(overflowed)
+        writer.writeHeader(unreadableEvents: unreadableEvents, overflowed: overflowed)
         let order = keys.sortedIndexes()
         var position = [Int](repeating: 0, count: order.count)
         writer.write(UInt32(order.count))
@@ -246,9 +244,7 @@ public struct OutcomeBook: Sendable, Hashable, Codable {
 
     init(encoded bytes: [UInt8]) throws {
         var reader = StateReader(bytes)
-        guard try reader.read(UInt8.self) == 1 else { throw StateReader.Truncated() }
-        unreadableEvents = try reader.read()
-        overflowed = try reader.readBool()
+        (unreadableEvents, overflowed) = try reader.readHeader()
         let count = try reader.readCount(minimumBytesEach: 4 + 48)
         for _ in 0..<count {
             let key = try reader.readBytes()

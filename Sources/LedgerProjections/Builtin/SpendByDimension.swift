@@ -205,9 +205,7 @@ public struct HourlySpend: Sendable, Hashable, Codable {
 
     func encoded() -> [UInt8] {
         var writer = StateWriter(capacity: 16 + hours.count * (SpendRow.encodedBytes + 8))
-        writer.write(UInt8(1))
-        writer.write(unreadableEvents)
-        writer.write(overflowed)
+        writer.writeHeader(unreadableEvents: unreadableEvents, overflowed: overflowed)
         writer.write(UInt32(hours.count))
         for position in hours.indices.sorted(by: { hours[$0] < hours[$1] }) {
             writer.write(hours[position])
@@ -218,9 +216,7 @@ public struct HourlySpend: Sendable, Hashable, Codable {
 
     init(encoded bytes: [UInt8]) throws {
         var reader = StateReader(bytes)
-        guard try reader.read(UInt8.self) == 1 else { throw StateReader.Truncated() }
-        unreadableEvents = try reader.read()
-        overflowed = try reader.readBool()
+        (unreadableEvents, overflowed) = try reader.readHeader()
         let count = try reader.readCount(minimumBytesEach: 8 + SpendRow.encodedBytes)
         for _ in 0..<count {
             let hour: Int64 = try reader.read()

@@ -249,9 +249,7 @@ public struct SpendTable: Sendable, Hashable, Codable {
     /// The canonical binary form: counters, then rows in key-byte order.
     func encoded() -> [UInt8] {
         var writer = StateWriter(capacity: 16 + count * (SpendRow.encodedBytes + 24))
-        writer.write(UInt8(1))  // layout
-        writer.write(unreadableEvents)
-        writer.write(overflowed)
+        writer.writeHeader(unreadableEvents: unreadableEvents, overflowed: overflowed)
         writer.write(UInt32(count))
         for index in keys.sortedIndexes() {
             keys.key(at: index).withUnsafeBytes { writer.write($0) }
@@ -262,9 +260,7 @@ public struct SpendTable: Sendable, Hashable, Codable {
 
     init(encoded bytes: [UInt8]) throws {
         var reader = StateReader(bytes)
-        guard try reader.read(UInt8.self) == 1 else { throw StateReader.Truncated() }
-        unreadableEvents = try reader.read()
-        overflowed = try reader.readBool()
+        (unreadableEvents, overflowed) = try reader.readHeader()
         let count = try reader.readCount(minimumBytesEach: 4 + SpendRow.encodedBytes)
         rowStore.reserveCapacity(count)
         for _ in 0..<count {

@@ -48,6 +48,14 @@ struct StateWriter: ~Copyable {
     }
 
     mutating func write(_ flag: Bool) { write(UInt8(flag ? 1 : 0)) }
+
+    /// The opening the spend, hourly and outcome states share: layout 1, the count of unreadable
+    /// events, the overflow flag.
+    mutating func writeHeader(unreadableEvents: Int64, overflowed: Bool) {
+        write(UInt8(1))
+        write(unreadableEvents)
+        write(overflowed)
+    }
 }
 
 /// Bounds-checked reading of what ``StateWriter`` wrote; any overrun throws.
@@ -84,6 +92,13 @@ struct StateReader {
         let count = Int(try read(UInt32.self))
         guard count * max(minimumBytesEach, 1) <= bytes.count - offset else { throw Truncated() }
         return count
+    }
+
+    /// Reads what ``StateWriter/writeHeader(unreadableEvents:overflowed:)`` wrote; throws for
+    /// another layout.
+    mutating func readHeader() throws -> (unreadableEvents: Int64, overflowed: Bool) {
+        guard try read(UInt8.self) == 1 else { throw Truncated() }
+        return (try read(Int64.self), try readBool())
     }
 
     func finish() throws {

@@ -1,9 +1,10 @@
 import LedgerCore
+import LedgerDomain
 
 /// The figures of one charge, read in place from a `usage.recorded` event.
 ///
-/// The binary payload (``LedgerDomain/UsageRecorded`` schema 1) is read at its fixed offsets with
-/// the same checks as `UsageRecorded.decode`, allocating nothing. A JSON payload (the usage-record
+/// The binary payload (``LedgerDomain/UsageRecorded`` schema 1) is read in place by
+/// ``LedgerDomain/UsageFigures``, the same reader `UsageRecorded.decode` uses, allocating nothing. A JSON payload (the usage-record
 /// format of the design, as the demo stores it) is read field by field: `cost_nanos`, else
 /// `cost_usd` (exact decimal), and the token counts; a record without a readable cost is
 /// unreadable, never counted as zero.
@@ -21,24 +22,11 @@ struct UsageFields {
     static func read(_ event: EventView) -> UsageFields? {
         let raw = event.payload
         if event.payloadEncoding == .binary {
-            guard event.schema == 1, raw.count >= 64, raw[0] <= 5 else { return nil }
-            let flags = raw[1]
-            var expected = 64
-            if flags & 1 != 0 { expected += 16 }
-            if flags & 2 != 0 {
-                guard raw.count >= expected + 2 else { return nil }
-                expected += 2 + Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: expected, as: UInt16.self)))
-            }
-            guard raw.count == expected, flags & ~3 == 0 else { return nil }
-            @inline(__always) func load64(_ offset: Int) -> Int64 {
-                Int64(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int64.self))
-            }
-            @inline(__always) func load32(_ offset: Int) -> Int64 {
-                Int64(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int32.self)))
-            }
+            guard event.schema == UsageRecorded.schema, let figures = UsageFigures(binaryPayload: raw) else { return nil }
             return UsageFields(
-                cost: load64(16), inputTokens: load64(24), outputTokens: load64(32), cachedTokens: load64(40),
-                reasoningTokens: load64(56), toolCalls: load32(4), retry: load32(8))
+                cost: figures.costNanos, inputTokens: figures.inputTokens, outputTokens: figures.outputTokens,
+                cachedTokens: figures.cachedTokens, reasoningTokens: figures.reasoningTokens,
+                toolCalls: Int64(figures.toolCalls), retry: Int64(figures.retry))
         }
         if let compact = readCompactJSON(raw) { return compact }
         return readJSON(raw)
