@@ -19,30 +19,23 @@ public struct UsageFigures: Sendable, Hashable {
     public var cachedTokens: Int64
     public var cacheWriteTokens: Int64
     public var reasoningTokens: Int64
-    /// Where the reservation id starts (when flag bit 0 is set), and where the price entry's
-    /// length starts (when bit 1 is set).
-    @usableFromInline var reservationOffset: Int?
-    @usableFromInline var priceEntryOffset: Int?
+    /// Which optional parts follow the fixed bytes: bit 0 a reservation id, bit 1 a price entry.
+    public var flags: UInt8
 
-    /// Bytes before the optional parts.
+    /// Bytes before the optional parts: the reservation id (16 bytes) when flag bit 0 is set, then
+    /// the price entry (u16 length + UTF-8) when bit 1 is.
     public static let fixedBytes = 64
 
     /// Nil when `raw` is not a well-formed schema-1 payload.
-    @inlinable
+    @inlinable @inline(__always)
     public init?(binaryPayload raw: UnsafeRawBufferPointer) {
         guard raw.count >= Self.fixedBytes, let kind = ChargeKind(rawValue: raw[0]) else { return nil }
         let flags = raw[1]
         guard flags & ~3 == 0 else { return nil }
         var end = Self.fixedBytes
-        reservationOffset = nil
-        priceEntryOffset = nil
-        if flags & 1 != 0 {
-            reservationOffset = end
-            end += 16
-        }
+        if flags & 1 != 0 { end += 16 }
         if flags & 2 != 0 {
             guard raw.count >= end + 2 else { return nil }
-            priceEntryOffset = end
             end += 2 + Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: end, as: UInt16.self)))
         }
         guard raw.count == end else { return nil }
@@ -53,6 +46,7 @@ public struct UsageFigures: Sendable, Hashable {
             Int32(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: Int32.self))
         }
         self.kind = kind
+        self.flags = flags
         toolCalls = load32(4)
         retry = load32(8)
         latencyMs = load32(12)

@@ -121,10 +121,12 @@ public struct UsageRecorded: SpendEvent {
         func load<T: FixedWidthInteger>(_ offset: Int, _: T.Type) -> T {
             T(littleEndian: raw.loadUnaligned(fromByteOffset: offset, as: T.self))
         }
-        if let offset = figures.reservationOffset {
+        var offset = fixedBytes
+        if figures.flags & 1 != 0 {
             usage.reservation = EventID(high: load(offset, UInt64.self), low: load(offset + 8, UInt64.self))
+            offset += 16
         }
-        if let offset = figures.priceEntryOffset {
+        if figures.flags & 2 != 0 {
             let count = Int(load(offset, UInt16.self))
             usage.priceEntry = String(decoding: UnsafeRawBufferPointer(rebasing: raw[(offset + 2)..<(offset + 2 + count)]), as: UTF8.self)
         }
