@@ -13,9 +13,8 @@ public struct SimulationTally: Sendable {
     public var spent = Money.zero
     /// Authorizations refused, by what refused them (`budget:acme-daily`, `run:halted`, ...).
     public var denials: [String: Int] = [:]
-    /// The runaway run: when its first call was made, when it was stopped, what it spent, and what
-    /// its remaining calls would have cost had nothing stopped it.
-    public var runawayStartedAt: LedgerTime?
+    /// The runaway run: when it was stopped, what it spent, and what its remaining calls would
+    /// have cost had nothing stopped it.
     public var runawayStoppedAt: LedgerTime?
     public var runawayStopReason: String?
     public var runawaySpent = Money.zero
@@ -154,10 +153,7 @@ struct FleetSimulator {
                         try await detectors.caughtUp(through: try await ledger.store.head().seq)
                         result.tally.modelCalls += 1
                         result.tally.spent = result.tally.spent + recorded.cost
-                        if planned.runaway {
-                            result.tally.runawaySpent = result.tally.runawaySpent + recorded.cost
-                            if result.tally.runawayStartedAt == nil { result.tally.runawayStartedAt = at }
-                        }
+                        if planned.runaway { result.tally.runawaySpent += recorded.cost }
                     case .denied(let denial):
                         result.tally.denials[denial.deniedBy, default: 0] += 1
                         result.stopped = (at, denial.deniedBy, denial.reason)
@@ -186,7 +182,6 @@ struct FleetSimulator {
         tally.toolCalls += part.toolCalls
         tally.spent = tally.spent + part.spent
         tally.runawaySpent = tally.runawaySpent + part.runawaySpent
-        if tally.runawayStartedAt == nil { tally.runawayStartedAt = part.runawayStartedAt }
         for (by, count) in part.denials { tally.denials[by, default: 0] += count }
     }
 

@@ -104,6 +104,10 @@ import Testing
         ["stats", "--data", "/nonexistent/spendledger/ledger"],
         ["verify", "--no-such-option"],
         ["export", "--data", "/tmp", "--from", "5", "--to", "2"],
+        ["demo", "--data", "/nonexistent/spendledger/demo", "--hours", "0"],
+        ["demo", "--data", "/nonexistent/spendledger/demo", "--hours", "25"],
+        ["demo", "--data", "/nonexistent/spendledger/demo", "--day", "yesterday"],
+        ["demo", "--data", "/nonexistent/spendledger/demo", "--day", "2999-01-01"],
     ]
 
     @Test(arguments: usageErrorCommandLines)
