@@ -23,17 +23,13 @@ extension IncidentReport {
         json.add("total_cost_usd", totalCost.dollars)
         json.add("calls", calls)
         json.add("retries", retries)
-        json.addRaw("timeline", Self.array(timeline, Self.json))
-        json.addRaw("alerts", Self.array(alerts, Self.json))
-        json.addRaw("actions", Self.array(actions, Self.json))
-        json.addRaw("models", Self.array(models, Self.json))
-        json.addRaw("tasks", Self.array(tasks, Self.json))
-        json.addRaw("runs", Self.array(runs, Self.json))
+        json.addArray("timeline", timeline.map(Self.json))
+        json.addArray("alerts", alerts.map(Self.json))
+        json.addArray("actions", actions.map(Self.json))
+        json.addArray("models", models.map(Self.json))
+        json.addArray("tasks", tasks.map(Self.json))
+        json.addArray("runs", runs.map(Self.json))
         return json.finish()
-    }
-
-    static func array<T>(_ values: [T], _ render: (T) -> String) -> String {
-        "[" + values.map(render).joined(separator: ",") + "]"
     }
 
     static func json(_ minute: IncidentMinute) -> String {
@@ -94,7 +90,7 @@ extension IncidentReport {
         json.add("retries", run.retries)
         json.add("cost_nanos", run.cost.nanos)
         json.add("tree_cost_nanos", run.treeCost.nanos)
-        json.addRaw("children", array(run.children, Self.json))
+        json.addArray("children", run.children.map(Self.json))
         return json.finish()
     }
 

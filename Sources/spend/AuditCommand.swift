@@ -75,12 +75,7 @@ struct AuditCommand: AsyncParsableCommand {
             object.add("chain_hash", result.derived.chainHash.description)
             object.add("events_verified", result.eventsVerified)
             if let bad = result.firstBadSeq { object.add("first_bad_seq", bad) }
-            var list = "["
-            for (index, line) in result.differences.enumerated() {
-                if index > 0 { list += "," }
-                JSONObjectWriter.appendString(line, to: &list)
-            }
-            object.addRaw("differences", list + "]")
+            object.addArray("differences", strings: result.differences)
             printLine(object.finish())
         } else if result.holds {
             printLine("HOLDS: the statement matches the ledger as recorded at \(result.derived.asOf.rfc3339)")

@@ -60,7 +60,7 @@ struct BudgetsCommand: AsyncParsableCommand {
                     row.add("reserved_nanos", budget.reserved.nanos)
                     row.add("remaining_nanos", budget.remaining.nanos)
                     row.add("percent_milli", BudgetInput.percentMilli(budget))
-                    row.addRaw("thresholds_crossed", "[" + budget.crossed.sorted().map(String.init).joined(separator: ",") + "]")
+                    row.addArray("thresholds_crossed", integers: budget.crossed.sorted())
                     row.add("period_start", budget.periodStart == .distantPast ? nil : budget.periodStart.rfc3339)
                     return row.finish()
                 }

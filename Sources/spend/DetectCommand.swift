@@ -104,9 +104,7 @@ enum AlertListing {
     /// `{"alerts":[{"agent","run","kind","at","score","evidence","action"}]}`; `run` is null when
     /// the alert names none, `agent` is "" for budget and fleet alerts, `score` has three decimals.
     static func json(_ alerts: [Alert]) -> String {
-        var list = "["
-        for (index, alert) in alerts.enumerated() {
-            if index > 0 { list += "," }
+        let list = alerts.map { alert in
             var object = JSONObjectWriter()
             object.add("agent", alert.agent)
             object.add("run", alert.run)
@@ -115,10 +113,10 @@ enum AlertListing {
             object.addRaw("score", score(alert.scoreMilli))
             object.add("evidence", alert.evidence)
             object.add("action", alert.action.rawValue)
-            list += object.finish()
+            return object.finish()
         }
         var object = JSONObjectWriter()
-        object.addRaw("alerts", list + "]")
+        object.addArray("alerts", list)
         return object.finish()
     }
 

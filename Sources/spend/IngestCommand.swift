@@ -91,8 +91,8 @@ struct IngestCommand: AsyncParsableCommand {
             object.add("rejected", summary.rejected)
             object.add("total_cost_nanos", summary.totalCost.nanos)
             object.add("total_cost_usd", summary.totalCost.dollars)
-            object.addRaw("runs_halted", "[" + summary.runsHalted.map { "\"\($0)\"" }.joined(separator: ",") + "]")
-            object.addRaw("thresholds_crossed", "[" + summary.thresholdsCrossed.map { "\"\($0)\"" }.joined(separator: ",") + "]")
+            object.addArray("runs_halted", strings: summary.runsHalted)
+            object.addArray("thresholds_crossed", strings: summary.thresholdsCrossed)
             printLine(object.finish())
         } else {
             printLine("records read        \(summary.recordsRead)")

@@ -47,7 +47,7 @@ struct RunsCommand: AsyncParsableCommand {
             if json {
                 var object = JSONObjectWriter()
                 object.addRaw("run", RunJSON.summary(run))
-                object.addRaw("events", "[" + events.map(EventJSON.line).joined(separator: ",") + "]")
+                object.addArray("events", events.map(EventJSON.line))
                 printLine(object.finish())
                 return
             }

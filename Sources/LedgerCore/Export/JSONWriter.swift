@@ -36,6 +36,33 @@ public struct JSONObjectWriter {
         text += json
     }
 
+    /// Adds an array of already-encoded JSON values (objects, numbers).
+    public mutating func addArray(_ name: String, _ elements: some Sequence<String>) {
+        key(name)
+        text += "["
+        var first = true
+        for element in elements {
+            if !first { text += "," }
+            first = false
+            text += element
+        }
+        text += "]"
+    }
+
+    /// Adds an array of strings, each escaped.
+    public mutating func addArray(_ name: String, strings: some Sequence<String>) {
+        addArray(name, strings.lazy.map { value in
+            var literal = ""
+            JSONObjectWriter.appendString(value, to: &literal)
+            return literal
+        })
+    }
+
+    /// Adds an array of integers.
+    public mutating func addArray(_ name: String, integers: some Sequence<some BinaryInteger>) {
+        addArray(name, integers.lazy.map { String($0) })
+    }
+
     public func finish() -> String { text + "}" }
 
     /// Appends `value` as a JSON string literal.

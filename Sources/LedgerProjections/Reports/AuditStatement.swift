@@ -103,7 +103,7 @@ public struct AuditStatement: Sendable {
             views.append(view.finish())
             lines.append(line + "  state \(result.stateHash)")
         }
-        object.addRaw("views", "[" + views.joined(separator: ",") + "]")
+        object.addArray("views", views)
         var budgetJSON: [String] = []
         if !budgets.isEmpty { lines += ["", "budgets"] }
         for status in budgets {
@@ -120,7 +120,7 @@ public struct AuditStatement: Sendable {
             budget.add("reserved_nanos", status.reserved.nanos)
             budget.add("remaining_nanos", status.remaining.nanos)
             budget.add("percent", status.percentText)
-            budget.addRaw("thresholds_crossed", "[" + status.thresholdsCrossed.map(String.init).joined(separator: ",") + "]")
+            budget.addArray("thresholds_crossed", integers: status.thresholdsCrossed)
             budget.add("burn_rate_nanos_per_hour", status.burnRatePerHour.nanos)
             budget.add("runs_out_at", status.runsOutAt?.rfc3339)
             budget.add("runs_out_day", status.runsOutDay)
@@ -138,7 +138,7 @@ public struct AuditStatement: Sendable {
             line += status.exhausted ? "  EXHAUSTED" : "  runs out " + (status.runsOutDay ?? "not this period")
             lines.append(line)
         }
-        object.addRaw("budgets", "[" + budgetJSON.joined(separator: ",") + "]")
+        object.addArray("budgets", budgetJSON)
         let json = object.finish()
         lines += ["", "statement sha-256 \(ContentHash(of: Array(json.utf8)))"]
         return AuditStatement(
