@@ -87,7 +87,12 @@ public enum FleetDemo {
 
         let clock = SimulatedClock(start: options.day)
         let store = try LMDBEventStore.open(at: options.dataDirectory, options: LMDBOptions(clock: clock))
-        FileManager.default.createFile(atPath: options.dataDirectory + "/" + demoMarker, contents: Data("spend demo\n".utf8))
+        // The mark that lets the next demo replace this directory (and nothing else).
+        guard FileManager.default.createFile(atPath: options.dataDirectory + "/" + demoMarker, contents: Data("spend demo\n".utf8))
+        else {
+            store.close()
+            throw DemoError("cannot write \(options.dataDirectory)/\(demoMarker)")
+        }
         do {
             let ledger = try await Ledger.open(store: store, catalog: catalog, clock: clock)
             for budget in plan.budgets { try await ledger.defineBudget(budget.id, budget.definition) }
@@ -100,7 +105,7 @@ public enum FleetDemo {
                 let refused = tally.denials.sorted { $0.key < $1.key }.map { "\($0.value) by \($0.key)" }
                 print("  authorizations refused before the call: " + refused.joined(separator: ", "))
             }
-            try await detectors.caughtUp(through: try await store.head().seq)
+            try await detectors.caughtUp(through: try store.head().seq)
             let alerts = await detectors.alerts()
             await detectors.stop()
             let end = LedgerTime(nanosecondsSinceEpoch: options.day.nanosecondsSinceEpoch + Int64(options.hours) * 3_600_000_000_000)
@@ -143,8 +148,8 @@ public enum FleetDemo {
             print(statement.text)
             print("")
 
-            let verification = try await store.verify()
-            let head = try await store.head()
+            let verification = try store.verify()
+            let head = try store.head()
             print(
                 verification.isIntact
                     ? "verified: \(verification.eventsChecked) events, hash chain and indexes intact; head seq \(head.seq), hash \(head.hash)"

@@ -20,11 +20,11 @@ import Testing
     @Test func emptyBatch_stillChecksItsExpectations() async throws {
         let store = InMemoryEventStore(clock: ManualClock())
         try await store.append(EventStoreConformance.sampleEvent(stream: "run:a", index: 0))
-        let error = await #expect(throws: LedgerError.self) {
-            try await store.append([], expecting: ["run:a": .exactly(5)])
+        let error = #expect(throws: LedgerError.self) {
+            try store.append([], expecting: ["run:a": .exactly(5)])
         }
         #expect(error?.code == .wrongExpectedVersion)
-        let result = try await store.append([], expecting: ["run:a": .exactly(1)])
+        let result = try store.append([], expecting: ["run:a": .exactly(1)])
         #expect(result.positions.isEmpty)
         #expect(result.head.seq == 1)
     }

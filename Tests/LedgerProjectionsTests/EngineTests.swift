@@ -198,7 +198,7 @@ extension ProjectionEngine {
             #expect(report.eventsFolded == head.seq && report.snapshotFailures.isEmpty)
         }
         for projection in projections {
-            let seqs = try firstSnapshots.snapshotSeqs(named: projection.name)
+            let seqs = firstSnapshots.snapshotSeqs(named: projection.name)
             #expect(seqs == [20_000, 40_000, 60_000])
             #expect(try secondSnapshots.snapshotSeqs(named: projection.name) == seqs)
             for seq in seqs {

@@ -12,7 +12,7 @@ import Testing
 
     @Test func theReportJSON_hasExactlyTheDocumentedKeys_andTotalsExactly() async throws {
         let store = InMemoryEventStore(clock: ManualClock())
-        try store.append([
+        _ = try store.append([
             F.usage(cost: Money(dollars: "0.000372")!, agent: "a", inputTokens: 1200, outputTokens: 300),
             F.usage(cost: Money(dollars: "1.5")!, agent: "b", retry: 1),
             F.usage(cost: Money(nanos: 1), agent: nil),
@@ -60,9 +60,9 @@ import Testing
 
     @Test func aCheck_namesTheFigureThatDiffers_andTheEventThatWasAltered() async throws {
         let store = InMemoryEventStore(clock: ManualClock())
-        try store.append([F.usage(cost: Money(nanos: 10), agent: "a"), F.usage(cost: Money(nanos: 20), agent: "b")], expecting: [:])
+        _ = try store.append([F.usage(cost: Money(nanos: 10), agent: "a"), F.usage(cost: Money(nanos: 20), agent: "b")], expecting: [:])
         let engine = ProjectionEngine(store: store)
-        let time = try store.head().recordedAt
+        let time = store.head().recordedAt
         let statement = try await AuditStatement.make(engine: engine, at: time, ledger: "L")
         let edited = statement.json.replacingOccurrences(of: "\"total_cost_nanos\":30", with: "\"total_cost_nanos\":31")
         let figure = try await AuditStatement.check(edited, engine: engine)
