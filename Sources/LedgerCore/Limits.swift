@@ -28,6 +28,9 @@ public enum Limits {
     /// Run actors kept active at once; idle ones beyond it are passivated (least recently used
     /// first) and re-activated from their stream on next use.
     public static let activeRunActorsMax = 10_000
+    /// Committed events the LMDB store's stream index may lag behind the log. The index is written
+    /// behind the log on a thread of its own; appends wait when it falls this far behind.
+    public static let streamIndexLagEventCountMax = 1_000_000
     /// Events a subscription or a streamed replay holds in memory at once.
     public static let replayChunkEventCountMax = 4_096
 }

@@ -1,4 +1,5 @@
 import CLMDB
+import Synchronization
 public import LedgerCore
 
 /// The embedded, durable event store: one LMDB environment (a directory) per ledger.
@@ -19,19 +20,44 @@ public import LedgerCore
 /// try await store.append(ProposedEvent(stream: "run:run-42", type: "run.started", occurredAt: .init(nanosecondsSinceEpoch: 0)))
 /// ```
 public final class LMDBEventStore: EventStore {
+    /// This process's open environments of the ledger, shared with its other stores.
+    private let ledger: OpenLedgers.Handle
     let environment: LMDBEnvironment
+    /// Opened read-only: no writer, no writer lock, no snapshot saves.
+    let isReadOnly: Bool
+    private let writerLock: Int32?
+    private let indexer: StreamIndexer?
     private let writer: GroupCommitWriter?
     public let headNotifier: HeadNotifier
     /// The ledger's directory.
     public var path: String { environment.path }
 
-    private init(environment: LMDBEnvironment, options: LMDBOptions) throws(LedgerError) {
+    private init(ledger: OpenLedgers.Handle, writerLock: Int32?, options: LMDBOptions) throws(LedgerError) {
+        self.ledger = ledger
+        let environment = ledger.environment
         self.environment = environment
+        self.isReadOnly = writerLock == nil
+        self.writerLock = writerLock
         let head = try environment.withReadTransaction { txn throws(LedgerError) in try environment.head(in: txn) }
         self.headNotifier = HeadNotifier(head: head.seq)
-        self.writer =
-            options.readOnly
-            ? nil : GroupCommitWriter(environment: environment, clock: options.clock, notifier: headNotifier)
+        if writerLock != nil {
+            guard let index = ledger.index else { throw LedgerError(.storage, "the stream index of \(ledger.environment.path) is not open") }
+            try environment.setDurability(options.durability)
+            let indexer = try StreamIndexer(environment: environment, index: index)
+            self.indexer = indexer
+            self.writer = GroupCommitWriter(environment: environment, clock: options.clock, notifier: headNotifier, indexer: indexer)
+            OpenLedgers.setTail(indexer.tail, of: ledger)
+        } else {
+            self.indexer = nil
+            self.writer = nil
+        }
+    }
+
+    /// The stream index and the writer's tail as they are now: a read-only store in the writer's
+    /// process sees the writer's tail.
+    private var streamPositions: StreamPositions {
+        let streams = ledger.streams
+        return StreamPositions(environment: environment, index: streams.index, tail: streams.tail)
     }
 
     /// Opens the ledger in `path`, creating it when missing (unless read-only or told not to).
@@ -42,20 +68,23 @@ public final class LMDBEventStore: EventStore {
     ///   for a directory this process may not write, ``LedgerError/Code/notFound`` for a missing
     ///   ledger opened read-only.
     public static func open(at path: String, options: LMDBOptions = LMDBOptions()) throws(LedgerError) -> LMDBEventStore {
-        let environment = try LMDBEnvironment.open(path: path, options: options)
-        do {
-            return try LMDBEventStore(environment: environment, options: options)
+        try LMDBEnvironment.prepareDirectory(path, options: options)
+        let writerLock = options.readOnly ? nil : try LMDBEnvironment.takeWriterLock(path)
+        do throws(LedgerError) {
+            let ledger = try OpenLedgers.acquire(path: path, options: options)
+            do throws(LedgerError) {
+                return try LMDBEventStore(ledger: ledger, writerLock: writerLock, options: options)
+            } catch {
+                OpenLedgers.release(ledger)
+                throw error
+            }
         } catch {
-            environment.close()
+            if let writerLock { LMDBEnvironment.releaseWriterLock(writerLock) }
             throw error
         }
     }
 
-    deinit {
-        writer?.stop()
-        headNotifier.close()
-        environment.close()
-    }
+    deinit { close() }
 
     // MARK: Writing
 
@@ -75,10 +104,20 @@ public final class LMDBEventStore: EventStore {
     /// Commits every append already queued, then closes the environment and releases the writer
     /// lock. Later calls throw ``LedgerError/Code/closed``. Idempotent.
     public func close() {
+        let first = closed.withLock { closed in
+            defer { closed = true }
+            return !closed
+        }
+        guard first else { return }
         writer?.stop()
+        indexer?.stop()
+        if indexer != nil { OpenLedgers.setTail(nil, of: ledger) }
+        if let writerLock { LMDBEnvironment.releaseWriterLock(writerLock) }
         headNotifier.close()
-        environment.close()
+        OpenLedgers.release(ledger)
     }
+
+    private let closed = Mutex(false)
 
     // MARK: Reading
 
@@ -99,31 +138,13 @@ public final class LMDBEventStore: EventStore {
     public func readStream(_ stream: String, fromVersion: UInt64, toVersion: UInt64, maxCount: Int) throws -> [RecordedEvent] {
         guard maxCount > 0, fromVersion <= toVersion, !stream.isEmpty, !stream.utf8.contains(0) else { return [] }
         return try environment.withReadTransaction { txn throws(LedgerError) in
-            var key: [UInt8] = []
-            IndexKeys.streamKey(stream, version: max(fromVersion, 1), into: &key)
-            let prefixCount = key.count - 8
-            var cursor: OpaquePointer?
-            try LMDBResult.check(mdb_cursor_open(txn, environment.dbs.streams, &cursor), "opening a stream cursor")
-            defer { mdb_cursor_close(cursor) }
-            var k = MDB_val()
-            var v = MDB_val()
-            var rc = key.withUnsafeMutableBytes { raw in
-                k = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
-                return mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE)
-            }
-            var seqs: [UInt64] = []
-            while rc == MDB_SUCCESS, seqs.count < maxCount, seqs.count < Limits.readEventCountMax {
-                let found = UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size)
-                guard found.count == prefixCount + 8, found.prefix(prefixCount).elementsEqual(key.prefix(prefixCount)) else { break }
-                let version = UInt64(bigEndian: found.loadUnaligned(fromByteOffset: prefixCount, as: UInt64.self))
-                guard version <= toVersion else { break }
-                seqs.append(UInt64(littleEndian: v.mv_data.loadUnaligned(as: UInt64.self)))
-                rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)
-            }
-            if rc != MDB_SUCCESS, rc != MDB_NOTFOUND { try LMDBResult.check(rc, "reading stream \(stream)") }
+            let head = try environment.head(in: txn)
+            let positions = try streamPositions.positions(
+                of: stream, fromVersion: max(fromVersion, 1), toVersion: toVersion,
+                maxCount: min(maxCount, Limits.readEventCountMax), head: head.seq, in: txn)
             var events: [RecordedEvent] = []
-            events.reserveCapacity(seqs.count)
-            for seq in seqs { events.append(try environment.decodedEvent(seq, in: txn)) }
+            events.reserveCapacity(positions.count)
+            for position in positions { events.append(try environment.decodedEvent(position.seq, in: txn)) }
             return events
         }
     }
@@ -131,8 +152,8 @@ public final class LMDBEventStore: EventStore {
     public func streamVersion(_ stream: String) throws -> UInt64 {
         guard !stream.isEmpty, !stream.utf8.contains(0) else { return 0 }
         return try environment.withReadTransaction { txn throws(LedgerError) in
-            var scratch: [UInt8] = []
-            return try environment.highestVersion(of: stream, in: txn, scratch: &scratch)
+            let head = try environment.head(in: txn)
+            return try streamPositions.highestVersion(of: stream, head: head.seq, in: txn)
         }
     }
 
@@ -211,7 +232,7 @@ public final class LMDBEventStore: EventStore {
     // MARK: Verification and statistics
 
     public func verify() throws -> VerificationReport {
-        try LedgerVerifier(environment: environment).run()
+        try LedgerVerifier(environment: environment, index: ledger.streams.index).run()
     }
 
     /// Counts and sizes for `spend stats`.
@@ -227,7 +248,8 @@ public final class LMDBEventStore: EventStore {
             try LMDBResult.check(mdb_stat(txn, environment.dbs.events, &stat), "reading event statistics")
             return LedgerStatistics(
                 events: UInt64(stat.ms_entries), head: head, firstRecordedAt: first,
-                lastRecordedAt: head.seq > 0 ? head.recordedAt : nil, bytesOnDisk: environment.dataFileBytes())
+                lastRecordedAt: head.seq > 0 ? head.recordedAt : nil,
+                bytesOnDisk: environment.dataFileBytes() + (ledger.streams.index?.dataFileBytes() ?? 0))
         }
     }
 }
@@ -238,6 +260,6 @@ public struct LedgerStatistics: Sendable, Hashable {
     public var head: LogHead
     public var firstRecordedAt: LedgerTime?
     public var lastRecordedAt: LedgerTime?
-    /// Size of `data.mdb`.
+    /// Size of `data.mdb` and of the stream index's `index/data.mdb`.
     public var bytesOnDisk: UInt64
 }

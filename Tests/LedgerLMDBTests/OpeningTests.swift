@@ -56,10 +56,10 @@ import Testing
         let store = try LMDBEventStore.open(at: directory.path)
         try await store.append(EventStoreConformance.sampleEvent(stream: "run:a", index: 0))
         store.close()
-        try RawLMDB.write(directory.path, database: "meta", key: "format", value: withUnsafeBytes(of: UInt32(2).littleEndian) { Array($0) })
+        try RawLMDB.write(directory.path, database: "meta", key: "format", value: withUnsafeBytes(of: UInt32(3).littleEndian) { Array($0) })
         let error = try #require(throws: LedgerError.self) { try LMDBEventStore.open(at: directory.path) }
         #expect(error.code == .unsupportedFormat)
-        #expect(error.description.contains("format version 2"))
+        #expect(error.description.contains("format version 3"))
     }
 
     @Test func openReadOnly_whenMissing_throwsNotFound() throws {
@@ -109,10 +109,14 @@ import Testing
         let path = directory.path
         let stat = try await offPool { try Shell.run("mdb_stat", "-a", path) }
         #expect(stat.status == 0)
-        for name in ["events", "streams", "ids", "occurred", "meta", "snapshots", "checkpoints"] {
+        for name in ["events", "ids", "occurred", "meta", "snapshots", "checkpoints"] {
             #expect(stat.output.contains("Status of \(name)"))
         }
         #expect(stat.output.contains("Entries: 50"))
+        let index = try await offPool { try Shell.run("mdb_stat", "-a", path + "/index") }
+        #expect(index.status == 0)
+        #expect(index.output.contains("Status of streams"))
+        #expect(index.output.contains("Entries: 50"))
         let dump = try await offPool { try Shell.run("mdb_dump", "-s", "events", path) }
         #expect(dump.status == 0)
         #expect(dump.output.contains("HEADER=END"))
@@ -122,6 +126,10 @@ import Testing
 /// Writes with the raw LMDB API, to build environments SpendLedger did not write.
 enum RawLMDB {
     static func write(_ path: String, database: String, key: String, value: [UInt8]) throws {
+        try write(path, database: database, key: Array(key.utf8), value: value)
+    }
+
+    static func write(_ path: String, database: String, key: [UInt8], value: [UInt8]) throws {
         var env: OpaquePointer?
         try check(mdb_env_create(&env))
         defer { mdb_env_close(env) }
@@ -131,7 +139,7 @@ enum RawLMDB {
         try check(mdb_txn_begin(env, nil, 0, &txn))
         var dbi: MDB_dbi = 0
         try check(mdb_dbi_open(txn, database, UInt32(MDB_CREATE), &dbi))
-        var keyBytes = Array(key.utf8)
+        var keyBytes = key
         var valueBytes = value
         let rc = keyBytes.withUnsafeMutableBytes { k in
             valueBytes.withUnsafeMutableBytes { v in

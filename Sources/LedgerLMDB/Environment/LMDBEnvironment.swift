@@ -6,12 +6,11 @@ import Synchronization
 import Glibc
 #endif
 
-/// The named databases of a ledger environment. See `Docs/EventFormat.md` for their keys.
+/// The named databases of a ledger environment. See `Docs/EventFormat.md` for their keys. The
+/// stream index lives in an environment of its own (``StreamIndex``).
 struct LedgerDatabases {
     /// seq (native UInt64, MDB_INTEGERKEY) -> encoded event.
     var events: MDB_dbi = 0
-    /// stream UTF-8, 0x00, version (big-endian UInt64) -> seq.
-    var streams: MDB_dbi = 0
     /// id (16 bytes, big-endian) -> seq.
     var ids: MDB_dbi = 0
     /// occurredAt (big-endian, sign-flipped), seq (big-endian) -> empty.
@@ -25,7 +24,10 @@ struct LedgerDatabases {
 }
 
 /// One open LMDB environment: the directory, its named databases, and the gate that lets the map
-/// grow while no read transaction of this process is open.
+/// grow while no read transaction of this process is open. A process opens each ledger's
+/// environment once and shares it between its stores (``OpenLedgers``): LMDB must never open one
+/// environment twice in a process, because a second open re-initialises the lock file the first
+/// one is using.
 ///
 /// `@unchecked Sendable`: `env` and the dbi handles are immutable after `open` and LMDB allows
 /// them to be used from any thread (`MDB_NOTLS`); the mutable reader/resize counters are only
@@ -34,11 +36,14 @@ final class LMDBEnvironment: @unchecked Sendable {
     static let formatKey = "format"
     static let headKey = "head"
     static let createdKey = "created_at"
-    static let supportedFormat: UInt32 = 1
+    /// 2: the stream index moved out of this environment into `index/` (format 1 kept it here,
+    /// written in every commit). A format-1 ledger is upgraded when opened for writing.
+    static let supportedFormat: UInt32 = 2
 
     let path: String
     let env: OpaquePointer
     let dbs: LedgerDatabases
+    /// Opened with `MDB_RDONLY` (the files are not writable by this process).
     let readOnly: Bool
     let mapSizeBytesMax: Int
 
@@ -46,67 +51,55 @@ final class LMDBEnvironment: @unchecked Sendable {
     private var activeReaders = 0
     private var resizing = false
     private(set) var mapSizeBytes: Int
-    private var lockDescriptor: Int32 = -1
     private var closed = false
 
-    private init(path: String, env: OpaquePointer, dbs: LedgerDatabases, options: LMDBOptions, lockDescriptor: Int32) {
+    private init(path: String, env: OpaquePointer, dbs: LedgerDatabases, options: LMDBOptions, readOnly: Bool) {
         self.path = path
         self.env = env
         self.dbs = dbs
-        self.readOnly = options.readOnly
+        self.readOnly = readOnly
         self.mapSizeBytes = options.mapSizeBytes
         self.mapSizeBytesMax = options.mapSizeBytesMax
-        self.lockDescriptor = lockDescriptor
     }
 
     // MARK: Opening
 
+    /// Opens the environment of the ledger in `path` (checked and, if allowed, created by
+    /// ``prepareDirectory(_:options:)`` first). Opened writable whenever the files allow it, even
+    /// for a read-only store, so that a writer in the same process can share it; `MDB_RDONLY`
+    /// only when they do not.
     static func open(path: String, options: LMDBOptions) throws(LedgerError) -> LMDBEnvironment {
-        try prepareDirectory(path, options: options)
-        let lockDescriptor = options.readOnly ? -1 : try takeWriterLock(path)
-        var envPointer: OpaquePointer?
+        let writable = UInt32(MDB_NOTLS)
+        let readOnly = writable | UInt32(MDB_RDONLY)
+        // Read-only media: no lock file can be made. Safe only while nothing writes, which
+        // read-only media guarantees.
+        let flagSets = options.readOnly ? [writable, readOnly, readOnly | UInt32(MDB_NOLOCK)] : [writable]
+        let (env, flags) = try LMDBOpening.open(
+            path: path, flagSets: flagSets, maxDatabases: 8, mapSizeBytes: options.mapSizeBytes,
+            action: "opening the ledger at \(path)")
+        let envPointer: OpaquePointer? = env
         do throws(LedgerError) {
-            try LMDBResult.check(mdb_env_create(&envPointer), "creating the LMDB environment")
-            guard let env = envPointer else { throw LedgerError(.storage, "mdb_env_create returned no environment") }
-            try LMDBResult.check(mdb_env_set_maxdbs(env, 8), "setting the database count")
-            try LMDBResult.check(mdb_env_set_maxreaders(env, 512), "setting the reader count")
-            try LMDBResult.check(mdb_env_set_mapsize(env, options.mapSizeBytes), "setting the map size")
-            var flags = UInt32(MDB_NOTLS)
-            if options.readOnly { flags |= UInt32(MDB_RDONLY) }
-            if options.durability == .noSync { flags |= UInt32(MDB_NOSYNC) }
-            var rc = mdb_env_open(env, path, flags, 0o644)
-            if rc == EACCES || rc == EROFS, options.readOnly {
-                // A ledger on read-only media: no lock file can be made. Safe only while nothing
-                // writes, which read-only media guarantees.
-                rc = mdb_env_open(env, path, flags | UInt32(MDB_NOLOCK), 0o644)
-            }
-            if rc != MDB_SUCCESS {
-                mdb_env_close(env)
-                envPointer = nil
-                throw LMDBResult.error(rc, "opening the ledger at \(path)")
-            }
             let dbs = try openDatabases(env, path: path, options: options)
             var info = MDB_envinfo()
             mdb_env_info(env, &info)
             let store = LMDBEnvironment(
-                path: path, env: env, dbs: dbs, options: options, lockDescriptor: lockDescriptor)
+                path: path, env: env, dbs: dbs, options: options, readOnly: flags & UInt32(MDB_RDONLY) != 0)
             store.mapSizeBytes = max(options.mapSizeBytes, info.me_mapsize)
             return store
         } catch {
             if let envPointer { mdb_env_close(envPointer) }
-            if lockDescriptor >= 0 {
-                var info = stat()
-                fstat(lockDescriptor, &info)
-                Glibc.close(lockDescriptor)
-                WriterRegistry.release(.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
-            }
             throw error
         }
     }
 
+    /// Turns fsync at commit on or off (`MDB_NOSYNC`); the writer sets it from its options.
+    func setDurability(_ durability: LMDBOptions.Durability) throws(LedgerError) {
+        try LMDBResult.check(mdb_env_set_flags(env, UInt32(MDB_NOSYNC), durability == .noSync ? 1 : 0), "setting the durability")
+    }
+
     /// Refuses a path that is a file, or a directory that holds something other than a ledger;
     /// creates the directory for a new ledger.
-    private static func prepareDirectory(_ path: String, options: LMDBOptions) throws(LedgerError) {
+    static func prepareDirectory(_ path: String, options: LMDBOptions) throws(LedgerError) {
         var info = stat()
         if stat(path, &info) != 0 {
             guard errno == ENOENT else {
@@ -122,7 +115,7 @@ final class LMDBEnvironment: @unchecked Sendable {
             throw LedgerError(.notALedger, "\(path) is a file, not a ledger directory")
         }
         if access(path + "/data.mdb", F_OK) == 0 { return }
-        let entries = directoryEntries(path).filter { $0 != "writer.lock" && $0 != "lock.mdb" }
+        let entries = directoryEntries(path).filter { $0 != "writer.lock" && $0 != "lock.mdb" && $0 != StreamIndex.directoryName }
         if !entries.isEmpty {
             throw LedgerError(
                 .notALedger,
@@ -160,7 +153,7 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// `writer.lock`, which belongs to the process and is never inherited by a forked child (an
     /// `flock` would be shared with a child until it execs, and outlive our close). Within the
     /// process: ``WriterRegistry``, since record locks never conflict with their own process.
-    private static func takeWriterLock(_ path: String) throws(LedgerError) -> Int32 {
+    static func takeWriterLock(_ path: String) throws(LedgerError) -> Int32 {
         let lockPath = path + "/writer.lock"
         let descriptor = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw LMDBResult.error(errno, "opening \(lockPath)") }
@@ -227,11 +220,17 @@ final class LMDBEnvironment: @unchecked Sendable {
                 "the ledger at \(path) has format version \(format); this build reads up to \(supportedFormat). Upgrade SpendLedger")
         }
         dbs.events = try open("events", UInt32(MDB_INTEGERKEY))
-        dbs.streams = try open("streams", 0)
         dbs.ids = try open("ids", 0)
         dbs.occurred = try open("occurred", 0)
         dbs.snapshots = try open("snapshots", 0)
         dbs.checkpoints = try open("checkpoints", 0)
+        if format == 1, !options.readOnly {
+            // Upgrade: the stream index is rebuilt in `index/` from the log; drop the old copy.
+            var streams: MDB_dbi = 0
+            let rc = mdb_dbi_open(txn, "streams", 0, &streams)
+            if rc == MDB_SUCCESS { try LMDBResult.check(mdb_drop(txn, streams, 1), "dropping the format-1 stream index") }
+            try putMeta(txn!, dbs.meta, formatKey, withUnsafeBytes(of: supportedFormat.littleEndian) { Array($0) })
+        }
         if format == nil {
             try putMeta(txn!, dbs.meta, formatKey, withUnsafeBytes(of: supportedFormat.littleEndian) { Array($0) })
             let now = options.clock.now().nanosecondsSinceEpoch.littleEndian
@@ -386,13 +385,14 @@ final class LMDBEnvironment: @unchecked Sendable {
         }
         guard shouldClose else { return }
         mdb_env_close(env)
-        if lockDescriptor >= 0 {
-            var info = stat()
-            fstat(lockDescriptor, &info)
-            Glibc.close(lockDescriptor)  // releases the record lock
-            WriterRegistry.release(.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
-            lockDescriptor = -1
-        }
+    }
+
+    /// Closes a descriptor from ``takeWriterLock(_:)``, which releases the record lock.
+    static func releaseWriterLock(_ descriptor: Int32) {
+        var info = stat()
+        fstat(descriptor, &info)
+        Glibc.close(descriptor)
+        WriterRegistry.release(.init(device: UInt64(info.st_dev), inode: UInt64(info.st_ino)))
     }
 
     /// The error for a failed write or commit. A full file system often shows up as a short write,

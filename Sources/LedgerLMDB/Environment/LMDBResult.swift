@@ -45,7 +45,11 @@ final class ConditionLock: @unchecked Sendable {
 
     init() {
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
+        var attributes = pthread_condattr_t()
+        pthread_condattr_init(&attributes)
+        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        pthread_cond_init(condition, &attributes)
+        pthread_condattr_destroy(&attributes)
     }
 
     deinit {
@@ -64,5 +68,46 @@ final class ConditionLock: @unchecked Sendable {
     /// Waits for a broadcast; call only inside ``withLock(_:)``.
     func wait() { pthread_cond_wait(condition, mutex) }
 
+    /// Waits for a broadcast or until the monotonic clock reaches `deadline` (see
+    /// ``monotonicNanoseconds()``); call only inside ``withLock(_:)``.
+    func wait(until deadline: UInt64) {
+        var time = timespec(tv_sec: Int(deadline / 1_000_000_000), tv_nsec: Int(deadline % 1_000_000_000))
+        _ = pthread_cond_timedwait(condition, mutex, &time)
+    }
+
+    /// Nanoseconds on the monotonic clock the timed waits use.
+    static func monotonicNanoseconds() -> UInt64 {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return UInt64(time.tv_sec) * 1_000_000_000 + UInt64(time.tv_nsec)
+    }
+
     func broadcast() { pthread_cond_broadcast(condition) }
+}
+
+/// Opening an LMDB environment, trying weaker modes in turn on read-only media.
+enum LMDBOpening {
+    /// Creates and opens an environment at `path` with the first of `flagSets` whose open succeeds,
+    /// moving to the next only when the open fails with EACCES or EROFS (the files are not
+    /// writable). Each attempt uses a fresh handle: LMDB requires a handle whose open failed to be
+    /// closed, never opened again. Returns the handle and the flags that worked.
+    static func open(
+        path: String, flagSets: [UInt32], maxDatabases: UInt32, mapSizeBytes: Int, action: String
+    ) throws(LedgerError) -> (env: OpaquePointer, flags: UInt32) {
+        var lastCode: Int32 = EACCES
+        for flags in flagSets {
+            var envPointer: OpaquePointer?
+            try LMDBResult.check(mdb_env_create(&envPointer), "creating the LMDB environment")
+            guard let env = envPointer else { throw LedgerError(.storage, "mdb_env_create returned no environment") }
+            var rc = mdb_env_set_maxdbs(env, maxDatabases)
+            if rc == MDB_SUCCESS { rc = mdb_env_set_maxreaders(env, 512) }
+            if rc == MDB_SUCCESS { rc = mdb_env_set_mapsize(env, mapSizeBytes) }
+            if rc == MDB_SUCCESS { rc = mdb_env_open(env, path, flags, 0o644) }
+            if rc == MDB_SUCCESS { return (env, flags) }
+            mdb_env_close(env)
+            lastCode = rc
+            guard rc == EACCES || rc == EROFS else { break }
+        }
+        throw LMDBResult.error(lastCode, action)
+    }
 }

@@ -44,37 +44,6 @@ extension LMDBEnvironment {
         return UInt64(littleEndian: value.mv_data.loadUnaligned(as: UInt64.self))
     }
 
-    /// The highest version of `stream`, 0 when it has none: one cursor seek in the stream index.
-    func highestVersion(of stream: String, in txn: OpaquePointer, scratch: inout [UInt8]) throws(LedgerError) -> UInt64 {
-        IndexKeys.streamPrefix(stream, into: &scratch)
-        let prefixCount = scratch.count
-        scratch[prefixCount - 1] = 0x01  // just past every key of this stream
-        var cursor: OpaquePointer?
-        try LMDBResult.check(mdb_cursor_open(txn, dbs.streams, &cursor), "opening a stream cursor")
-        defer { mdb_cursor_close(cursor) }
-        var key = MDB_val()
-        var value = MDB_val()
-        var rc = scratch.withUnsafeMutableBytes { raw in
-            key = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
-            return mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE)
-        }
-        if rc == MDB_SUCCESS {
-            rc = mdb_cursor_get(cursor, &key, &value, MDB_PREV)
-        } else if rc == MDB_NOTFOUND {
-            rc = mdb_cursor_get(cursor, &key, &value, MDB_LAST)
-        }
-        scratch[prefixCount - 1] = 0x00
-        if rc == MDB_NOTFOUND { return 0 }
-        try LMDBResult.check(rc, "seeking stream \(stream)")
-        guard key.mv_size == prefixCount + 8 else { return 0 }
-        let found = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
-        let matches = scratch.withUnsafeBytes { prefix in
-            memcmp(prefix.baseAddress!, found.baseAddress!, prefixCount) == 0
-        }
-        guard matches else { return 0 }
-        return UInt64(bigEndian: found.loadUnaligned(fromByteOffset: prefixCount, as: UInt64.self))
-    }
-
     /// The highest seq with `recordedAt <= time`: a binary search over `1...head`, since
     /// `recordedAt` never decreases along seq. About log2(n) point reads.
     func seq(recordedAtOrBefore time: LedgerTime, head: UInt64, in txn: OpaquePointer) throws(LedgerError) -> UInt64 {

@@ -2,12 +2,28 @@ import CLMDB
 import LedgerCore
 
 /// Walks the whole log: recomputes the hash chain, decodes every event, and checks that every
-/// index entry points at its event and that no index holds an entry the log does not.
+/// index entry points at its event and that no index holds an entry the log does not. The stream
+/// index is checked through its watermark (events above it are not indexed yet, by design).
 struct LedgerVerifier {
     let environment: LMDBEnvironment
+    let index: StreamIndex?
 
     func run() throws(LedgerError) -> VerificationReport {
         let head = try environment.withReadTransaction { txn throws(LedgerError) in try environment.head(in: txn) }
+        // A snapshot of the stream index taken once; a writer may move it on while we walk.
+        let indexed = try environment.withReadTransaction { _ throws(LedgerError) in  // holds the store open
+            try index.map { index throws(LedgerError) in
+                try index.withReadTransaction { txn throws(LedgerError) in
+                    (watermark: try index.watermark(in: txn).seq, entries: try index.entryCount(in: txn))
+                }
+            }
+        }
+        if let indexed, indexed.watermark > head.seq {
+            return VerificationReport(
+                eventsChecked: 0, head: head,
+                firstFailure: .init(seq: head.seq + 1, reason: "the stream index holds events through seq \(indexed.watermark), past the log's head"))
+        }
+        let indexedThrough = indexed?.watermark ?? 0
         var previous = ChainHash.genesis
         var expected: UInt64 = 1
         var failure: VerificationReport.Failure?
@@ -17,13 +33,19 @@ struct LedgerVerifier {
         while failure == nil {
             let chunkEnd = expected + chunk - 1
             let visited = try environment.withReadTransaction { txn throws(LedgerError) -> UInt64 in
-                try environment.forEachEncoded(from: expected, through: chunkEnd, in: txn) { (key, bytes) throws(LedgerError) in
-                    if let reason = try check(key: key, bytes: bytes, expected: expected, previous: &previous, txn: txn, scratch: &scratch) {
-                        failure = .init(seq: expected, reason: reason)
-                        return false
+                try withIndexTransaction { indexTxn throws(LedgerError) in
+                    try environment.forEachEncoded(from: expected, through: chunkEnd, in: txn) { (key, bytes) throws(LedgerError) in
+                        let streamIndex = key <= indexedThrough ? indexTxn : nil
+                        if let reason = try check(
+                            key: key, bytes: bytes, expected: expected, previous: &previous, txn: txn, indexTxn: streamIndex,
+                            scratch: &scratch)
+                        {
+                            failure = .init(seq: expected, reason: reason)
+                            return false
+                        }
+                        expected += 1
+                        return true
                     }
-                    expected += 1
-                    return true
                 }
             }
             if visited < chunkEnd { break }
@@ -32,13 +54,18 @@ struct LedgerVerifier {
         if failure == nil {
             failure = try checkTotals(checked: checked, head: head, lastHash: previous)
         }
+        if failure == nil, let indexed, indexed.entries != indexed.watermark {
+            failure = .init(
+                seq: indexed.watermark,
+                reason: "the stream index has \(indexed.entries) entries for the \(indexed.watermark) events it covers")
+        }
         return VerificationReport(eventsChecked: checked, head: head, firstFailure: failure)
     }
 
     /// One event: nil when intact, else why not.
     private func check(
         key: UInt64, bytes: UnsafeRawBufferPointer, expected: UInt64, previous: inout ChainHash,
-        txn: OpaquePointer, scratch: inout [UInt8]
+        txn: OpaquePointer, indexTxn: OpaquePointer?, scratch: inout [UInt8]
     ) throws(LedgerError) -> String? {
         if key != expected { return "the log has a gap: the next stored event is seq \(key)" }
         guard bytes.count > EventCodec.fixedHeaderBytes + EventCodec.hashBytes else {
@@ -54,13 +81,7 @@ struct LedgerVerifier {
         if try environment.seq(forID: event.id, in: txn) != key {
             return "the id index does not point at this event (id \(event.id))"
         }
-        IndexKeys.streamKey(event.stream, version: event.version, into: &scratch)
-        var value = MDB_val()
-        let rc = scratch.withUnsafeMutableBytes { raw in
-            var k = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
-            return mdb_get(txn, environment.dbs.streams, &k, &value)
-        }
-        if rc != MDB_SUCCESS || value.mv_size != 8 || UInt64(littleEndian: value.mv_data.loadUnaligned(as: UInt64.self)) != key {
+        if let index, let indexTxn, try index.seq(of: event.stream, version: event.version, in: indexTxn, scratch: &scratch) != key {
             return "the stream index does not point at this event (\(event.stream) version \(event.version))"
         }
         var occurredKey = IndexKeys.occurred(event.occurredAt, seq: key)
@@ -83,7 +104,7 @@ struct LedgerVerifier {
             return .init(seq: head.seq, reason: "the head record's hash does not match the last event's hash")
         }
         return try environment.withReadTransaction { txn throws(LedgerError) in
-            for (name, dbi) in [("id", environment.dbs.ids), ("stream", environment.dbs.streams), ("occurredAt", environment.dbs.occurred)] {
+            for (name, dbi) in [("id", environment.dbs.ids), ("occurredAt", environment.dbs.occurred)] {
                 var stat = MDB_stat()
                 try LMDBResult.check(mdb_stat(txn, dbi, &stat), "reading the \(name) index size")
                 if UInt64(stat.ms_entries) != checked {
@@ -92,5 +113,10 @@ struct LedgerVerifier {
             }
             return nil
         }
+    }
+
+    private func withIndexTransaction<T>(_ body: (OpaquePointer?) throws(LedgerError) -> T) throws(LedgerError) -> T {
+        guard let index else { return try body(nil) }
+        return try index.withReadTransaction { txn throws(LedgerError) in try body(txn) }
     }
 }

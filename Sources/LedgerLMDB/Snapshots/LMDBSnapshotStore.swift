@@ -23,15 +23,17 @@ public import LedgerCore
 /// ```
 public final class LMDBSnapshotStore: SnapshotStore {
     let environment: LMDBEnvironment
+    private let readOnly: Bool
 
     /// The snapshot store of the ledger `store` has open. Keep `store` open while using it.
     public init(_ store: LMDBEventStore) {
         environment = store.environment
+        readOnly = store.isReadOnly || store.environment.readOnly
     }
 
     public func save(_ snapshots: [ProjectionSnapshot], checkpoints: [ProjectionCheckpoint]) throws {
         guard !snapshots.isEmpty || !checkpoints.isEmpty else { return }
-        guard !environment.readOnly else {
+        guard !readOnly else {
             throw LedgerError(.readOnly, "the ledger at \(environment.path) is open read-only; snapshots cannot be saved")
         }
         for snapshot in snapshots { try SnapshotRecord.validate(name: snapshot.name) }
@@ -87,7 +89,7 @@ public final class LMDBSnapshotStore: SnapshotStore {
 
     public func removeSnapshots(named name: String, seqs: [UInt64]?) throws {
         try SnapshotRecord.validate(name: name)
-        guard !environment.readOnly else {
+        guard !readOnly else {
             throw LedgerError(.readOnly, "the ledger at \(environment.path) is open read-only; snapshots cannot be removed")
         }
         try withWriteTransaction { txn throws(LedgerError) in

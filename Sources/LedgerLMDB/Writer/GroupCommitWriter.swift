@@ -24,14 +24,16 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let environment: LMDBEnvironment
     private let clock: any LedgerClock
     private let notifier: HeadNotifier
+    private let indexer: StreamIndexer
     private let lock = ConditionLock()
     private var pending: [Request] = []
     private var state = State.running
 
-    init(environment: LMDBEnvironment, clock: any LedgerClock, notifier: HeadNotifier) {
+    init(environment: LMDBEnvironment, clock: any LedgerClock, notifier: HeadNotifier, indexer: StreamIndexer) {
         self.environment = environment
         self.clock = clock
         self.notifier = notifier
+        self.indexer = indexer
         let thread = Thread { [self] in run() }
         thread.name = "spendledger-writer"
         thread.start()
@@ -99,7 +101,16 @@ final class GroupCommitWriter: @unchecked Sendable {
         var outcomes = [Result<AppendResult, LedgerError>?](repeating: nil, count: batch.count)
         var excluded = Set<Int>()
         var committedHead: LogHead?
-        attempts: while true {
+        var blocked = false
+        do {
+            // Backpressure: the tail holds what the index does not; it must not grow without bound.
+            try indexer.tail.waitForRoom(eventCountMax: Limits.streamIndexLagEventCountMax)
+        } catch {
+            let lag = Limits.streamIndexLagEventCountMax
+            failAll(&outcomes, LedgerError(error.code, "the stream index is \(lag) events behind and cannot be written: \(error.message)"))
+            blocked = true
+        }
+        attempts: while !blocked {
             for index in outcomes.indices where !excluded.contains(index) { outcomes[index] = nil }
             var txnPointer: OpaquePointer?
             let beginCode = mdb_txn_begin(environment.env, nil, 0, &txnPointer)
@@ -109,7 +120,8 @@ final class GroupCommitWriter: @unchecked Sendable {
             }
             var transaction: WriteTransaction
             do {
-                transaction = try WriteTransaction(environment: environment, txn: txn, now: clock.now())
+                let streams = StreamPositionReader(tail: indexer.tail, index: indexer.index)
+                transaction = try WriteTransaction(environment: environment, txn: txn, streams: streams, now: clock.now())
             } catch {
                 mdb_txn_abort(txn)
                 failAll(&outcomes, error)
@@ -179,6 +191,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 transaction.head.seq == startSeq + UInt64(transaction.eventsWritten),
                 "a group commit must extend the log without gaps")
             committedHead = transaction.head
+            indexer.tail.append(transaction.written, head: transaction.head)
             break
         }
         if let committedHead { notifier.publish(committedHead.seq) }

@@ -2,24 +2,29 @@ import CLMDB
 import LedgerCore
 
 /// One LMDB write transaction of the group-commit writer: answers the planner's questions and
-/// writes planned events with their index entries.
+/// writes planned events with their id and occurredAt index entries. Stream positions are
+/// collected in ``written`` for the ``StreamTail``; the stream index is written behind the log.
 ///
 /// Lives on the writer thread only, between `mdb_txn_begin` and commit or abort, with no `await`
 /// in between (LMDB requires a write transaction to stay on one thread).
 struct WriteTransaction: AppendPlanningContext {
     let environment: LMDBEnvironment
     let txn: OpaquePointer
+    let streams: StreamPositionReader
     /// The head including every event written so far in this transaction.
     private(set) var head: LogHead
     /// The time stamped on every event of this transaction; never below the previous head's.
     let recordedAt: LedgerTime
-    private(set) var eventsWritten = 0
+    /// Where each event of this transaction went, in seq order.
+    private(set) var written: [WrittenPosition] = []
+    var eventsWritten: Int { written.count }
     private var versions: [String: UInt64] = [:]
     private var scratch: [UInt8] = []
 
-    init(environment: LMDBEnvironment, txn: OpaquePointer, now: LedgerTime) throws(LedgerError) {
+    init(environment: LMDBEnvironment, txn: OpaquePointer, streams: StreamPositionReader, now: LedgerTime) throws(LedgerError) {
         self.environment = environment
         self.txn = txn
+        self.streams = streams
         self.head = try environment.head(in: txn)
         self.recordedAt = max(now, head.recordedAt)
         scratch.reserveCapacity(Limits.streamNameBytesMax + 9)
@@ -27,7 +32,7 @@ struct WriteTransaction: AppendPlanningContext {
 
     mutating func currentVersion(of stream: String) throws(LedgerError) -> UInt64 {
         if let cached = versions[stream] { return cached }
-        let version = try environment.highestVersion(of: stream, in: txn, scratch: &scratch)
+        let version = try streams.latestVersion(of: stream, scratch: &scratch)
         versions[stream] = version
         return version
     }
@@ -41,7 +46,7 @@ struct WriteTransaction: AppendPlanningContext {
     }
 
     /// Writes one planned event at the next seq, encoded straight into LMDB's reserved page space,
-    /// plus its stream, id and occurredAt index entries. Returns its seq.
+    /// plus its id and occurredAt index entries. Returns its seq.
     mutating func write(_ event: ProposedEvent, version: UInt64) throws(LedgerError) -> UInt64 {
         let seq = head.seq + 1
         precondition(version >= 1, "stream versions start at 1")
@@ -58,14 +63,8 @@ struct WriteTransaction: AppendPlanningContext {
             into: UnsafeMutableRawBufferPointer(start: value.mv_data, count: size))
 
         var seqValue = seq.littleEndian
-        IndexKeys.streamKey(event.stream, version: version, into: &scratch)
-        let streams = environment.dbs.streams
-        var rc2 = scratch.withUnsafeMutableBytes { [txn] key in
-            WriteTransaction.put(txn, streams, key: key, value: &seqValue)
-        }
-        try check(rc2, "indexing stream \(event.stream) version \(version)")
         var idKey = IndexKeys.id(event.id)
-        rc2 = withUnsafeMutableBytes(of: &idKey) { WriteTransaction.put(txn, environment.dbs.ids, key: $0, value: &seqValue) }
+        var rc2 = withUnsafeMutableBytes(of: &idKey) { WriteTransaction.put(txn, environment.dbs.ids, key: $0, value: &seqValue) }
         try check(rc2, "indexing id \(event.id)")
         var occurredKey = IndexKeys.occurred(event.occurredAt, seq: seq)
         rc2 = withUnsafeMutableBytes(of: &occurredKey) { key in
@@ -76,7 +75,7 @@ struct WriteTransaction: AppendPlanningContext {
         try check(rc2, "indexing occurredAt of event \(seq)")
         versions[event.stream] = version
         head = LogHead(seq: seq, hash: hash, recordedAt: recordedAt)
-        eventsWritten += 1
+        written.append(WrittenPosition(stream: event.stream, version: version, seq: seq))
         return seq
     }
 

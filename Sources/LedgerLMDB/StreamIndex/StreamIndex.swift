@@ -1,0 +1,287 @@
+import CLMDB
+import LedgerCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The stream index, kept off the commit path: a second LMDB environment in `<ledger>/index`
+/// that maps (stream, version) to seq for every event up to a watermark.
+///
+/// Why a separate environment: the index is keyed by stream, so a commit touching a thousand
+/// streams would dirty a thousand B-tree leaves (about 4 KB written per 200-byte event). Written
+/// behind the log, in large sorted batches, each leaf is written once per batch instead. A second
+/// environment has its own write lock, so the indexer never holds up a group commit.
+///
+/// Guarantees:
+/// - The index holds exactly the events with seq in `1...watermark`, never one above it, and the
+///   watermark moves in the same transaction as the entries.
+/// - It is derived data. The watermark is stored with the chain hash of the event at it; an index
+///   that is ahead of its log, or paired with another log, is emptied and rebuilt at open.
+/// - Commits use `MDB_NOMETASYNC`: a crash can lose the last index commits, never its consistency.
+///
+/// `@unchecked Sendable`: `env` and the dbi handles are immutable after `open`, and LMDB allows
+/// them from any thread (`MDB_NOTLS`). The map never resizes.
+final class StreamIndex: @unchecked Sendable {
+    static let directoryName = "index"
+    static let watermarkKey = "indexed_through"
+    /// Virtual address space reserved for the index; the file grows only as pages are used. At
+    /// about 40 bytes per event this holds some three billion events.
+    static let mapSizeBytes = 1 << 37
+
+    let path: String
+    let env: OpaquePointer
+    let streams: MDB_dbi
+    let meta: MDB_dbi
+
+    private init(path: String, env: OpaquePointer, streams: MDB_dbi, meta: MDB_dbi) {
+        self.path = path
+        self.env = env
+        self.streams = streams
+        self.meta = meta
+    }
+
+    /// Opens the index of the ledger at `ledgerPath`, creating it when `create`; otherwise nil when
+    /// the ledger has none yet (readers then scan the log). Opened writable whenever the files
+    /// allow, so that a writer in the same process can share it (see ``OpenLedgers``).
+    static func open(ledgerPath: String, create: Bool) throws(LedgerError) -> StreamIndex? {
+        let path = ledgerPath + "/" + directoryName
+        if !create {
+            guard access(path + "/data.mdb", F_OK) == 0 else { return nil }
+        } else if mkdir(path, 0o755) != 0, errno != EEXIST {
+            throw LMDBResult.error(errno, "creating the stream index directory \(path)")
+        }
+        let writable = UInt32(MDB_NOTLS) | UInt32(MDB_NOMETASYNC)
+        let readOnlyFlags = writable | UInt32(MDB_RDONLY)
+        let (env, flags) = try LMDBOpening.open(
+            path: path, flagSets: create ? [writable] : [writable, readOnlyFlags, readOnlyFlags | UInt32(MDB_NOLOCK)],
+            maxDatabases: 4, mapSizeBytes: mapSizeBytes, action: "opening the stream index at \(path)")
+        precondition(!create || flags & UInt32(MDB_RDONLY) == 0, "a created index is writable")
+        do throws(LedgerError) {
+            var txn: OpaquePointer?
+            try LMDBResult.check(mdb_txn_begin(env, nil, create ? 0 : UInt32(MDB_RDONLY), &txn), "opening the stream index")
+            var streams: MDB_dbi = 0
+            var meta: MDB_dbi = 0
+            let createFlag = create ? UInt32(MDB_CREATE) : 0
+            var rc = mdb_dbi_open(txn, "streams", createFlag, &streams)
+            if rc == MDB_SUCCESS { rc = mdb_dbi_open(txn, "meta", createFlag, &meta) }
+            if rc == MDB_NOTFOUND {
+                mdb_txn_abort(txn)
+                mdb_env_close(env)
+                return nil  // created by a writer that has not committed its first transaction
+            }
+            if rc != MDB_SUCCESS { mdb_txn_abort(txn) }
+            try LMDBResult.check(rc, "opening the stream index's databases")
+            try LMDBResult.check(mdb_txn_commit(txn), "opening the stream index's databases")
+            return StreamIndex(path: path, env: env, streams: streams, meta: meta)
+        } catch {
+            mdb_env_close(env)
+            throw error
+        }
+    }
+
+    func close() { mdb_env_close(env) }
+
+    /// Bytes of the index's data file.
+    func dataFileBytes() -> UInt64 {
+        var info = stat()
+        guard stat(path + "/data.mdb", &info) == 0 else { return 0 }
+        return UInt64(info.st_size)
+    }
+
+    // MARK: Reading
+
+    /// Runs `body` in a read transaction of the index.
+    func withReadTransaction<T>(_ body: (OpaquePointer) throws(LedgerError) -> T) throws(LedgerError) -> T {
+        var txn: OpaquePointer?
+        try LMDBResult.check(mdb_txn_begin(env, nil, UInt32(MDB_RDONLY), &txn), "starting a stream index read")
+        defer { mdb_txn_abort(txn) }
+        return try body(txn!)
+    }
+
+    /// The watermark and the chain hash of the event at it (genesis at 0).
+    func watermark(in txn: OpaquePointer) throws(LedgerError) -> (seq: UInt64, hash: ChainHash) {
+        var key = Array(Self.watermarkKey.utf8)
+        var value = MDB_val()
+        let rc = key.withUnsafeMutableBytes { raw in
+            var k = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
+            return mdb_get(txn, meta, &k, &value)
+        }
+        if rc == MDB_NOTFOUND { return (0, .genesis) }
+        try LMDBResult.check(rc, "reading the stream index's watermark")
+        guard value.mv_size == 40 else { throw LedgerError(.corrupted, "the stream index's watermark is damaged") }
+        let raw = UnsafeRawBufferPointer(start: value.mv_data, count: 40)
+        return (
+            UInt64(littleEndian: raw.loadUnaligned(as: UInt64.self)),
+            ChainHash(bytes: UnsafeRawBufferPointer(rebasing: raw[8..<40]))
+        )
+    }
+
+    /// (version, seq) of `stream`'s events with versions in `fromVersion...toVersion` and seq at
+    /// most `seqMax`, in version order, at most `maxCount`.
+    func positions(
+        of stream: String, fromVersion: UInt64, toVersion: UInt64, seqMax: UInt64, maxCount: Int, in txn: OpaquePointer
+    ) throws(LedgerError) -> [(version: UInt64, seq: UInt64)] {
+        var key: [UInt8] = []
+        IndexKeys.streamKey(stream, version: max(fromVersion, 1), into: &key)
+        let prefixCount = key.count - 8
+        var cursor: OpaquePointer?
+        try LMDBResult.check(mdb_cursor_open(txn, streams, &cursor), "opening a stream index cursor")
+        defer { mdb_cursor_close(cursor) }
+        var k = MDB_val()
+        var v = MDB_val()
+        var rc = key.withUnsafeMutableBytes { raw in
+            k = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
+            return mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE)
+        }
+        var found: [(version: UInt64, seq: UInt64)] = []
+        while rc == MDB_SUCCESS, found.count < maxCount {
+            let stored = UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size)
+            guard stored.count == prefixCount + 8, stored.prefix(prefixCount).elementsEqual(key.prefix(prefixCount)) else { break }
+            let version = UInt64(bigEndian: stored.loadUnaligned(fromByteOffset: prefixCount, as: UInt64.self))
+            let seq = UInt64(littleEndian: v.mv_data.loadUnaligned(as: UInt64.self))
+            guard version <= toVersion, seq <= seqMax else { break }
+            found.append((version, seq))
+            rc = mdb_cursor_get(cursor, &k, &v, MDB_NEXT)
+        }
+        if rc != MDB_SUCCESS, rc != MDB_NOTFOUND { try LMDBResult.check(rc, "reading stream \(stream) from the index") }
+        return found
+    }
+
+    /// The highest version of `stream` among indexed events with seq at most `seqMax`; 0 for none.
+    func highestVersion(of stream: String, seqMax: UInt64, in txn: OpaquePointer, scratch: inout [UInt8]) throws(LedgerError) -> UInt64 {
+        IndexKeys.streamPrefix(stream, into: &scratch)
+        let prefixCount = scratch.count
+        scratch[prefixCount - 1] = 0x01  // just past every key of this stream
+        defer { scratch[prefixCount - 1] = 0x00 }
+        var cursor: OpaquePointer?
+        try LMDBResult.check(mdb_cursor_open(txn, streams, &cursor), "opening a stream index cursor")
+        defer { mdb_cursor_close(cursor) }
+        var key = MDB_val()
+        var value = MDB_val()
+        var rc = scratch.withUnsafeMutableBytes { raw in
+            key = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
+            return mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE)
+        }
+        rc = rc == MDB_SUCCESS ? mdb_cursor_get(cursor, &key, &value, MDB_PREV)
+            : rc == MDB_NOTFOUND ? mdb_cursor_get(cursor, &key, &value, MDB_LAST) : rc
+        while rc == MDB_SUCCESS {
+            guard key.mv_size == prefixCount + 8 else { return 0 }
+            let stored = UnsafeRawBufferPointer(start: key.mv_data, count: key.mv_size)
+            let matches = scratch.withUnsafeBytes { prefix in memcmp(prefix.baseAddress!, stored.baseAddress!, prefixCount - 1) == 0 }
+            guard matches, stored[prefixCount - 1] == 0 else { return 0 }
+            if UInt64(littleEndian: value.mv_data.loadUnaligned(as: UInt64.self)) <= seqMax {
+                return UInt64(bigEndian: stored.loadUnaligned(fromByteOffset: prefixCount, as: UInt64.self))
+            }
+            rc = mdb_cursor_get(cursor, &key, &value, MDB_PREV)  // indexed past the reader's snapshot
+        }
+        if rc == MDB_NOTFOUND { return 0 }
+        try LMDBResult.check(rc, "seeking stream \(stream) in the index")
+        return 0
+    }
+
+    /// The number of index entries.
+    func entryCount(in txn: OpaquePointer) throws(LedgerError) -> UInt64 {
+        var stat = MDB_stat()
+        try LMDBResult.check(mdb_stat(txn, streams, &stat), "reading the stream index size")
+        return UInt64(stat.ms_entries)
+    }
+
+    /// The seq the index holds for (stream, version), or nil.
+    func seq(of stream: String, version: UInt64, in txn: OpaquePointer, scratch: inout [UInt8]) throws(LedgerError) -> UInt64? {
+        IndexKeys.streamKey(stream, version: version, into: &scratch)
+        var value = MDB_val()
+        let rc = scratch.withUnsafeMutableBytes { raw in
+            var k = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
+            return mdb_get(txn, streams, &k, &value)
+        }
+        if rc == MDB_NOTFOUND { return nil }
+        try LMDBResult.check(rc, "reading stream \(stream) version \(version) from the index")
+        guard value.mv_size == 8 else { throw LedgerError(.corrupted, "a stream index entry of \(stream) is damaged") }
+        return UInt64(littleEndian: value.mv_data.loadUnaligned(as: UInt64.self))
+    }
+
+    // MARK: Writing (the indexer only)
+
+    /// Writes `entries` and moves the watermark to `through` (whose event has `hash`), in one
+    /// transaction. Entries already present with the same seq are accepted (a crash between an
+    /// index commit and the tail's drop re-offers them); a different seq is corruption.
+    func write(_ entries: [StreamIndexEntry], through: UInt64, hash: ChainHash) throws(LedgerError) {
+        var txnPointer: OpaquePointer?
+        try LMDBResult.check(mdb_txn_begin(env, nil, 0, &txnPointer), "starting a stream index write")
+        guard let txn = txnPointer else { throw LedgerError(.storage, "mdb_txn_begin returned no transaction") }
+        var committed = false
+        defer { if !committed { mdb_txn_abort(txn) } }
+        var cursor: OpaquePointer?
+        try LMDBResult.check(mdb_cursor_open(txn, streams, &cursor), "opening a stream index cursor")
+        // A write transaction's cursors are freed when it commits: close it before, never after.
+        var cursorOpen = true
+        defer { if cursorOpen { mdb_cursor_close(cursor) } }
+        var key: [UInt8] = []
+        key.reserveCapacity(Limits.streamNameBytesMax + 9)
+        for entry in entries {
+            IndexKeys.streamKey(entry.stream, version: entry.version, into: &key)
+            let stored = entry.seq.littleEndian
+            var seq = stored
+            let rc = key.withUnsafeMutableBytes { keyRaw in
+                withUnsafeMutableBytes(of: &seq) { valueRaw in
+                    var k = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
+                    var v = MDB_val(mv_size: 8, mv_data: valueRaw.baseAddress)
+                    let rc = mdb_cursor_put(cursor, &k, &v, UInt32(MDB_NOOVERWRITE))
+                    if rc == MDB_KEYEXIST, v.mv_size == 8, v.mv_data.loadUnaligned(as: UInt64.self) == stored { return MDB_SUCCESS }
+                    return rc
+                }
+            }
+            if rc == MDB_KEYEXIST {
+                throw LedgerError(.corrupted, "the stream index already maps \(entry.stream) version \(entry.version) to another event")
+            }
+            try LMDBResult.check(rc, "indexing \(entry.stream) version \(entry.version)")
+        }
+        mdb_cursor_close(cursor)
+        cursorOpen = false
+        try putWatermark(through, hash: hash, in: txn)
+        committed = true  // mdb_txn_commit frees the transaction whatever it returns
+        try LMDBResult.check(mdb_txn_commit(txn), "committing the stream index through seq \(through)")
+    }
+
+    /// Empties the index (it is ahead of its log, or belongs to another one).
+    func reset() throws(LedgerError) {
+        var txn: OpaquePointer?
+        try LMDBResult.check(mdb_txn_begin(env, nil, 0, &txn), "starting a stream index reset")
+        var rc = mdb_drop(txn, streams, 0)
+        if rc == MDB_SUCCESS {
+            do { try putWatermark(0, hash: .genesis, in: txn!) } catch {
+                mdb_txn_abort(txn)
+                throw error
+            }
+            rc = mdb_txn_commit(txn)
+        } else {
+            mdb_txn_abort(txn)
+        }
+        try LMDBResult.check(rc, "emptying the stream index")
+    }
+
+    private func putWatermark(_ seq: UInt64, hash: ChainHash, in txn: OpaquePointer) throws(LedgerError) {
+        var key = Array(Self.watermarkKey.utf8)
+        var value = [UInt8](repeating: 0, count: 40)
+        value.withUnsafeMutableBytes { raw in
+            raw.storeBytes(of: seq.littleEndian, as: UInt64.self)
+            hash.store(to: raw.baseAddress! + 8)
+        }
+        let rc = key.withUnsafeMutableBytes { keyRaw in
+            value.withUnsafeMutableBytes { valueRaw in
+                var k = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
+                var v = MDB_val(mv_size: 40, mv_data: valueRaw.baseAddress)
+                return mdb_put(txn, meta, &k, &v, 0)
+            }
+        }
+        try LMDBResult.check(rc, "moving the stream index's watermark to \(seq)")
+    }
+}
+
+/// One (stream, version) -> seq entry for ``StreamIndex/write(_:through:hash:)``.
+struct StreamIndexEntry {
+    var stream: String
+    var version: UInt64
+    var seq: UInt64
+}

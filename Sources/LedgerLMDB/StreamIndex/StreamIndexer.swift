@@ -1,0 +1,140 @@
+import Foundation
+import LedgerCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Moves the stream positions of committed events from the in-memory ``StreamTail`` into the
+/// on-disk ``StreamIndex``, on a thread of its own, in large sorted batches.
+///
+/// At open it first brings the index up to the log's head (after a crash the index may be behind;
+/// after a copy or an `.noSync` power cut it may be ahead or paired with another log, and is then
+/// rebuilt), so the tail starts empty. At close it indexes everything pending, so a cleanly closed
+/// ledger reopens with nothing to catch up.
+///
+/// `@unchecked Sendable`: `stopping` is atomic; the thread's own state lives in `run()`.
+final class StreamIndexer: @unchecked Sendable {
+    /// The indexer writes once this many events are pending, or once the oldest has waited
+    /// ``flushIntervalNanoseconds``. Larger batches write each stream's leaf once for more events.
+    static let batchEventCount = 32_768
+    static let flushIntervalNanoseconds: UInt64 = 100_000_000
+    /// Events the catch-up at open indexes per transaction.
+    static let catchUpChunkEventCount: UInt64 = 1 << 20
+
+    let index: StreamIndex
+    let tail: StreamTail
+    private let stopping = Atomic<Bool>(false)
+    private let finished = ConditionLock()
+    private var running = true
+
+    /// Catches the index up with the log (synchronously), then starts the indexing thread.
+    init(environment: LMDBEnvironment, index: StreamIndex) throws(LedgerError) {
+        let head = try environment.withReadTransaction { txn throws(LedgerError) in try environment.head(in: txn) }
+        try Self.catchUp(environment: environment, index: index, head: head)
+        self.index = index
+        self.tail = StreamTail(indexed: head.seq)
+        let thread = Thread { [self] in run() }
+        thread.name = "spendledger-indexer"
+        thread.start()
+    }
+
+    /// Indexes everything pending, then ends the thread. Call after the writer has stopped.
+    func stop() {
+        stopping.store(true, ordering: .releasing)
+        tail.wake()
+        finished.withLock {
+            while running { finished.wait() }
+        }
+    }
+
+    private func run() {
+        while true {
+            let stop = { self.stopping.load(ordering: .acquiring) }
+            let pending = tail.waitForWork(
+                minimum: Self.batchEventCount, timeoutNanoseconds: Self.flushIntervalNanoseconds, isStopping: stop)
+            if pending == 0, stop() { break }
+            guard let sealed = tail.seal() else { continue }
+            let last = sealed.last!
+            do {
+                try index.write(Self.entries(of: sealed), through: last.lastSeq, hash: last.lastHash)
+                tail.dropIndexed(sealed.count, through: last.lastSeq)
+            } catch {
+                tail.fail(error)
+                if stop() { break }  // the next open catches up from the log
+                usleep(100_000)
+            }
+        }
+        finished.withLock {
+            running = false
+            finished.broadcast()
+        }
+    }
+
+    /// The generations' positions as index entries, sorted by stream bytes, then version.
+    static func entries(of generations: [StreamTail.Generation]) -> [StreamIndexEntry] {
+        var streams: [String: [StreamTail.Run]] = [:]
+        var count = 0
+        for generation in generations {
+            count += generation.eventCount
+            for (stream, run) in generation.runs { streams[stream, default: []].append(run) }
+        }
+        var entries: [StreamIndexEntry] = []
+        entries.reserveCapacity(count)
+        for stream in streams.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+            for run in streams[stream]! {
+                for (offset, seq) in run.seqs.enumerated() {
+                    entries.append(StreamIndexEntry(stream: stream, version: run.firstVersion + UInt64(offset), seq: seq))
+                }
+            }
+        }
+        return entries
+    }
+
+    // MARK: Catch-up at open
+
+    /// Brings the index to `head`, reading the log from the index's watermark; resets an index
+    /// that is ahead of the log or whose watermark hash is not the log's.
+    static func catchUp(environment: LMDBEnvironment, index: StreamIndex, head: LogHead) throws(LedgerError) {
+        let watermark = try index.withReadTransaction { txn throws(LedgerError) in try index.watermark(in: txn) }
+        var from = watermark.seq
+        var paired = from <= head.seq
+        if paired, from > 0 { paired = try storedHash(environment, at: from) == watermark.hash }
+        if !paired {
+            try index.reset()
+            from = 0
+        }
+        while from < head.seq {
+            let through = min(head.seq, from + catchUpChunkEventCount)
+            var generation = StreamTail.Generation()
+            _ = try environment.withReadTransaction { txn throws(LedgerError) in
+                try environment.forEachEncoded(from: from + 1, through: through, in: txn) { (seq, bytes) throws(LedgerError) in
+                    let view = try EventView(bytes)
+                    let stream = view.streamName
+                    if var run = generation.runs[stream] {
+                        run.seqs.append(seq)
+                        generation.runs[stream] = run
+                    } else {
+                        generation.runs[stream] = StreamTail.Run(firstVersion: view.version, seqs: [seq])
+                    }
+                    generation.eventCount += 1
+                    generation.lastSeq = seq
+                    generation.lastHash = view.hash
+                    return true
+                }
+            }
+            guard generation.lastSeq == through else {
+                throw LedgerError(.corrupted, "the log ends at seq \(generation.lastSeq) below its head \(through)", seq: generation.lastSeq + 1)
+            }
+            try index.write(entries(of: [generation]), through: through, hash: generation.lastHash)
+            from = through
+        }
+    }
+
+    private static func storedHash(_ environment: LMDBEnvironment, at seq: UInt64) throws(LedgerError) -> ChainHash? {
+        try environment.withReadTransaction { txn throws(LedgerError) in
+            try environment.encodedEvent(seq, in: txn).map { EventCodec.storedHash(in: $0) }
+        }
+    }
+}

@@ -1,0 +1,124 @@
+import CLMDB
+import LedgerCore
+
+/// The writer's view of stream versions: the tail first (every committed event the index does not
+/// hold yet), then the index through a read transaction at least as new as the tail's watermark.
+///
+/// Lives on the writer thread for one write transaction; the index read transaction it opens ends
+/// with it.
+final class StreamPositionReader {
+    private let tail: StreamTail
+    private let index: StreamIndex
+    private var txn: OpaquePointer?
+    private var watermark: UInt64 = 0
+
+    init(tail: StreamTail, index: StreamIndex) {
+        self.tail = tail
+        self.index = index
+    }
+
+    deinit { if let txn { mdb_txn_abort(txn) } }
+
+    /// The highest committed version of `stream`, 0 when it has none.
+    func latestVersion(of stream: String, scratch: inout [UInt8]) throws(LedgerError) -> UInt64 {
+        let (inTail, indexed) = tail.latestVersion(of: stream)
+        if let inTail { return inTail }
+        // Not in the tail, so every event of the stream is at or below `indexed`: any index
+        // snapshot with a watermark that high holds them all.
+        if txn == nil || watermark < indexed {
+            if let txn { mdb_txn_abort(txn) }
+            txn = nil
+            var opened: OpaquePointer?
+            try LMDBResult.check(mdb_txn_begin(index.env, nil, UInt32(MDB_RDONLY), &opened), "starting a stream index read")
+            txn = opened
+            watermark = try index.watermark(in: opened!).seq
+            precondition(watermark >= indexed, "the index's watermark moves before the tail drops what it holds")
+        }
+        return try index.highestVersion(of: stream, seqMax: .max, in: txn!, scratch: &scratch)
+    }
+}
+
+/// Reading one stream's positions as of a read transaction of the log: the index, the in-process
+/// tail and, for what neither holds (another process writes, or a commit the tail has not taken
+/// yet), a scan of the log above the index's watermark.
+struct StreamPositions {
+    let environment: LMDBEnvironment
+    let index: StreamIndex?
+    let tail: StreamTail?
+
+    /// (version, seq) of `stream`'s events with versions in `fromVersion...toVersion`, in version
+    /// order, at most `maxCount`, as of `txn` whose head is `head`.
+    func positions(
+        of stream: String, fromVersion: UInt64, toVersion: UInt64, maxCount: Int, head: UInt64, in txn: OpaquePointer
+    ) throws(LedgerError) -> [(version: UInt64, seq: UInt64)] {
+        // Order matters: the tail's view is taken before the index snapshot, so that the index
+        // holds everything the tail had already dropped.
+        let view = tail?.view(of: stream)
+        var found: [(version: UInt64, seq: UInt64)] = []
+        var indexed: UInt64 = 0
+        if let index {
+            try index.withReadTransaction { indexTxn throws(LedgerError) in
+                indexed = try index.watermark(in: indexTxn).seq
+                found = try index.positions(
+                    of: stream, fromVersion: fromVersion, toVersion: toVersion, seqMax: min(indexed, head),
+                    maxCount: maxCount, in: indexTxn)
+            }
+        }
+        guard found.count < maxCount, indexed < head else { return found }
+        var covered = indexed
+        if let view {
+            for entry in view.entries where entry.seq > indexed && entry.seq <= head {
+                guard found.count < maxCount, entry.version <= toVersion else { return found }
+                if entry.version >= fromVersion { found.append(entry) }
+            }
+            covered = max(indexed, min(view.head, head))
+        }
+        guard covered < head else { return found }
+        try scanLog(for: stream, after: covered, through: head, in: txn) { version, seq in
+            guard found.count < maxCount, version <= toVersion else { return false }
+            if version >= fromVersion { found.append((version, seq)) }
+            return true
+        }
+        return found
+    }
+
+    /// The highest version of `stream` as of `txn` (head `head`), 0 when it has none.
+    func highestVersion(of stream: String, head: UInt64, in txn: OpaquePointer) throws(LedgerError) -> UInt64 {
+        let view = tail?.view(of: stream)
+        var indexed: UInt64 = 0
+        var highest: UInt64 = 0
+        if let index {
+            var scratch: [UInt8] = []
+            try index.withReadTransaction { indexTxn throws(LedgerError) in
+                indexed = try index.watermark(in: indexTxn).seq
+                highest = try index.highestVersion(of: stream, seqMax: min(indexed, head), in: indexTxn, scratch: &scratch)
+            }
+        }
+        guard indexed < head else { return highest }
+        var covered = indexed
+        if let view {
+            for entry in view.entries where entry.seq > indexed && entry.seq <= head { highest = entry.version }
+            covered = max(indexed, min(view.head, head))
+        }
+        if covered < head {
+            try scanLog(for: stream, after: covered, through: head, in: txn) { version, _ in
+                highest = version
+                return true
+            }
+        }
+        return highest
+    }
+
+    /// Calls `body` with (version, seq) of each event of `stream` in `after+1...through`.
+    private func scanLog(
+        for stream: String, after: UInt64, through: UInt64, in txn: OpaquePointer,
+        _ body: (UInt64, UInt64) -> Bool
+    ) throws(LedgerError) {
+        let target = Array(stream.utf8)
+        try environment.forEachEncoded(from: after + 1, through: through, in: txn) { (seq, bytes) throws(LedgerError) in
+            let view = try EventView(bytes)
+            guard view.stream.elementsEqual(target) else { return true }
+            return body(view.version, seq)
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import LedgerCore
+
+/// The stream positions of committed events that the stream index does not hold yet: the writer
+/// adds every commit's (stream, version, seq) here, the indexer moves them to the index and drops
+/// them, and in-process readers consult it so a stream read never misses an acknowledged event.
+///
+/// Entries are kept in generations. The writer adds to the newest; the indexer seals it (a new,
+/// empty generation takes the writes from then on), writes the sealed ones to the index, and drops
+/// them once that index transaction is durable. Within one generation a stream's events have
+/// consecutive versions, so a generation keeps, per stream, the first version and the seqs.
+///
+/// Invariants (checked on every add): `indexed <= head`; every entry's seq is in
+/// `(indexed, head]`; versions of a stream grow by exactly one from generation to generation.
+///
+/// `@unchecked Sendable`: every field is touched only under `lock`.
+final class StreamTail: @unchecked Sendable {
+    /// One stream's events within a generation: versions `firstVersion ..< firstVersion + seqs.count`.
+    struct Run {
+        var firstVersion: UInt64
+        var seqs: [UInt64]
+
+        var lastVersion: UInt64 { firstVersion + UInt64(seqs.count) - 1 }
+    }
+
+    /// A generation of the tail: its runs and the last committed event it holds.
+    struct Generation {
+        var runs: [String: Run] = [:]
+        var eventCount = 0
+        var lastSeq: UInt64 = 0
+        var lastHash = ChainHash.genesis
+    }
+
+    /// What a reader sees of one stream: its runs in version order and the bounds they cover.
+    struct StreamView {
+        /// (version, seq) of each tail event of the stream, in version order.
+        var entries: [(version: UInt64, seq: UInt64)]
+        /// Every event with seq at or below this is in the index (or the tail's entries).
+        var indexed: UInt64
+        /// The last committed seq the tail holds; events above it are not in the tail yet.
+        var head: UInt64
+    }
+
+    private let lock = ConditionLock()
+    /// Oldest first; never empty. The last one takes the writer's adds.
+    private var generations = [Generation()]
+    private var indexed: UInt64
+    private var head: UInt64
+    private var eventCount = 0
+    /// Set by the indexer when it cannot write the index; appends fail with it once the tail is full.
+    private var failure: LedgerError?
+
+    /// A tail for a log whose events up to `indexed` are in the index and whose head is `indexed`.
+    init(indexed: UInt64) {
+        self.indexed = indexed
+        self.head = indexed
+    }
+
+    // MARK: The writer
+
+    /// Adds the events of one committed transaction, in seq order, ending at `head`.
+    func append(_ written: [WrittenPosition], head newHead: LogHead) {
+        guard !written.isEmpty else { return }
+        lock.withLock {
+            precondition(written.first!.seq == head + 1, "the tail must grow without gaps")
+            precondition(newHead.seq == head + UInt64(written.count), "the tail's head must match the commit")
+            var generation = generations.removeLast()
+            for position in written {
+                if var run = generation.runs[position.stream] {
+                    precondition(position.version == run.lastVersion + 1, "a stream's versions grow by one")
+                    run.seqs.append(position.seq)
+                    generation.runs[position.stream] = run
+                } else {
+                    generation.runs[position.stream] = Run(firstVersion: position.version, seqs: [position.seq])
+                }
+            }
+            generation.eventCount += written.count
+            generation.lastSeq = newHead.seq
+            generation.lastHash = newHead.hash
+            generations.append(generation)
+            eventCount += written.count
+            head = newHead.seq
+            lock.broadcast()
+        }
+    }
+
+    /// The highest version of `stream` the tail holds, or nil with the seq through which the index
+    /// must be read to know it.
+    func latestVersion(of stream: String) -> (version: UInt64?, indexed: UInt64) {
+        lock.withLock {
+            for generation in generations.reversed() {
+                if let run = generation.runs[stream] { return (run.lastVersion, indexed) }
+            }
+            return (nil, indexed)
+        }
+    }
+
+    /// Blocks while the tail holds `eventCountMax` events or more; throws the indexer's failure
+    /// if it has one by then.
+    func waitForRoom(eventCountMax: Int) throws(LedgerError) {
+        let failure: LedgerError? = lock.withLock {
+            while eventCount >= eventCountMax, self.failure == nil { lock.wait() }
+            return eventCount >= eventCountMax ? self.failure : nil
+        }
+        if let failure { throw failure }
+    }
+
+    // MARK: Readers
+
+    /// One stream's tail entries, with the bounds a reader needs to combine them with the index.
+    func view(of stream: String) -> StreamView {
+        lock.withLock {
+            var entries: [(version: UInt64, seq: UInt64)] = []
+            for generation in generations {
+                guard let run = generation.runs[stream] else { continue }
+                for (offset, seq) in run.seqs.enumerated() {
+                    entries.append((run.firstVersion + UInt64(offset), seq))
+                }
+            }
+            return StreamView(entries: entries, indexed: indexed, head: head)
+        }
+    }
+
+    // MARK: The indexer
+
+    /// Events waiting for the index.
+    var pendingEventCount: Int { lock.withLock { eventCount } }
+
+    /// Waits until at least `minimum` events are pending, `timeoutNanoseconds` passed with at least
+    /// one pending, or `isStopping()` says so. Returns the number pending.
+    func waitForWork(minimum: Int, timeoutNanoseconds: UInt64, isStopping: () -> Bool) -> Int {
+        lock.withLock {
+            var deadline: UInt64?
+            while eventCount < minimum, !isStopping() {
+                guard eventCount > 0 else {
+                    deadline = nil
+                    lock.wait()
+                    continue
+                }
+                let now = ConditionLock.monotonicNanoseconds()
+                let until = deadline ?? now + timeoutNanoseconds
+                deadline = until
+                if now >= until { break }
+                lock.wait(until: until)
+            }
+            return eventCount
+        }
+    }
+
+    /// Wakes the indexer (to stop, or to look again).
+    func wake() { lock.withLock { lock.broadcast() } }
+
+    /// Seals the newest generation and returns every sealed one, oldest first; nil when nothing
+    /// is pending. The writer's later adds go to a fresh generation.
+    func seal() -> [Generation]? {
+        lock.withLock {
+            if generations.last!.eventCount > 0 { generations.append(Generation()) }
+            let sealed = Array(generations.dropLast())
+            return sealed.isEmpty ? nil : sealed
+        }
+    }
+
+    /// Drops the `count` oldest generations, which the index now holds through `seq`.
+    func dropIndexed(_ count: Int, through seq: UInt64) {
+        lock.withLock {
+            precondition(count < generations.count, "the writer's generation is never dropped")
+            precondition(generations[count - 1].lastSeq == seq, "dropped generations must end at the index's watermark")
+            eventCount -= generations[0..<count].reduce(0) { $0 + $1.eventCount }
+            generations.removeFirst(count)
+            indexed = seq
+            failure = nil
+            lock.broadcast()
+        }
+    }
+
+    /// Records why the indexer could not write, for appends that wait on a full tail.
+    func fail(_ error: LedgerError) {
+        lock.withLock {
+            failure = error
+            lock.broadcast()
+        }
+    }
+}
+
+/// Where the writer put one event: collected during a transaction, handed to ``StreamTail`` after
+/// the commit.
+struct WrittenPosition {
+    var stream: String
+    var version: UInt64
+    var seq: UInt64
+}
