@@ -106,8 +106,8 @@ extension SpendCoordinator {
         id: EventID? = nil
     ) async throws -> RecordResult {
         try await withRun(grant.run) { run in
+            let reservation = try await openReservation(grant, of: run)
             let state = await run.current
-            let reservation = await run.reservation(grant.reservation)
             // A reservation that expired before the call finished: the call still happened, so its
             // charge is recorded (there is no hold left to release). Settled twice, or cancelled: refused.
             guard reservation != nil || state.lapsedReservations.contains(grant.reservation) else {
@@ -130,10 +130,23 @@ extension SpendCoordinator {
         }
     }
 
+    /// The grant's reservation as the run holds it. Appends complete in any order, so the run may
+    /// not have applied the grant's own event yet (it waits behind an earlier version whose caller
+    /// has not reported back): before calling a reservation unknown, the run catches up from the
+    /// stored stream.
+    func openReservation(_ grant: Grant, of run: RunActor) async throws -> Reservation? {
+        if let reservation = await run.reservation(grant.reservation) { return reservation }
+        let applied = await run.current.version
+        let stored = try await store.readStream(
+            SpendStreams.run(grant.run), fromVersion: applied + 1, toVersion: .max, maxCount: Limits.readEventCountMax)
+        try await run.commit(stored)
+        return await run.reservation(grant.reservation)
+    }
+
     /// Cancels a reservation without a charge.
     public func release(_ grant: Grant) async throws {
         try await withRun(grant.run) { run in
-            guard let reservation = await run.reservation(grant.reservation) else {
+            guard let reservation = try await openReservation(grant, of: run) else {
                 throw LedgerError(
                     .invalidEvent, "reservation \(grant.reservation) is not open on run \(grant.run)", field: "reservation")
             }
