@@ -15,23 +15,28 @@ import Glibc
 /// stream positions is published here too, so a read-only store in the writer's process reads it.
 enum OpenLedgers {
     /// One ledger directory's open environments. Mutable fields only under ``table``'s lock.
-    final class Handle: @unchecked Sendable {
+    final class Handle: Sendable {
         let key: Key
         let environment: LMDBEnvironment
-        fileprivate(set) var index: StreamIndex?
-        fileprivate(set) var tail: StreamTail?
-        fileprivate var users = 1
+        /// The stream index and the writer's tail; a lock of this ledger's own, so that reads of
+        /// one ledger never wait on opens of another.
+        private let current: Mutex<(index: StreamIndex?, tail: StreamTail?)>
+        /// Only under ``table``'s lock.
+        fileprivate nonisolated(unsafe) var users = 1
 
         fileprivate init(key: Key, environment: LMDBEnvironment, index: StreamIndex?) {
             self.key = key
             self.environment = environment
-            self.index = index
+            self.current = Mutex((index, nil))
         }
 
         /// The stream index and the writer's tail, as they are now (either may come or go).
-        var streams: (index: StreamIndex?, tail: StreamTail?) {
-            OpenLedgers.table.withLock { _ in (index, tail) }
-        }
+        var streams: (index: StreamIndex?, tail: StreamTail?) { current.withLock { $0 } }
+
+        var index: StreamIndex? { streams.index }
+
+        fileprivate func set(index: StreamIndex?) { current.withLock { $0.index = index } }
+        fileprivate func set(tail: StreamTail?) { current.withLock { $0.tail = tail } }
     }
 
     struct Key: Hashable {
@@ -50,7 +55,7 @@ enum OpenLedgers {
             // (and so its inode) alive, while a deleted directory's inode can be reused at once.
             if let key = dataFileKey(path), let handle = open[key] {
                 if handle.index == nil {
-                    handle.index = try StreamIndex.open(ledgerPath: path, create: !options.readOnly)
+                    handle.set(index: try StreamIndex.open(ledgerPath: path, create: !options.readOnly))
                 }
                 handle.users += 1
                 return handle
@@ -77,7 +82,7 @@ enum OpenLedgers {
 
     /// Publishes (or, with nil, withdraws) the writer's tail.
     static func setTail(_ tail: StreamTail?, of handle: Handle) {
-        table.withLock { _ in handle.tail = tail }
+        handle.set(tail: tail)
     }
 
     /// One store is done with `handle`; the last one closes the environments.

@@ -125,15 +125,11 @@ final class StreamIndex: @unchecked Sendable {
         var key: [UInt8] = []
         IndexKeys.streamKey(stream, version: max(fromVersion, 1), into: &key)
         let prefixCount = key.count - 8
-        var cursor: OpaquePointer?
-        try LMDBResult.check(mdb_cursor_open(txn, streams, &cursor), "opening a stream index cursor")
+        let cursor = try openCursor(in: txn)
         defer { mdb_cursor_close(cursor) }
         var k = MDB_val()
         var v = MDB_val()
-        var rc = key.withUnsafeMutableBytes { raw in
-            k = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
-            return mdb_cursor_get(cursor, &k, &v, MDB_SET_RANGE)
-        }
+        var rc = seek(cursor, atOrAfter: &key, &k, &v)
         var found: [(version: UInt64, seq: UInt64)] = []
         while rc == MDB_SUCCESS, found.count < maxCount {
             let stored = UnsafeRawBufferPointer(start: k.mv_data, count: k.mv_size)
@@ -154,15 +150,11 @@ final class StreamIndex: @unchecked Sendable {
         let prefixCount = scratch.count
         scratch[prefixCount - 1] = 0x01  // just past every key of this stream
         defer { scratch[prefixCount - 1] = 0x00 }
-        var cursor: OpaquePointer?
-        try LMDBResult.check(mdb_cursor_open(txn, streams, &cursor), "opening a stream index cursor")
+        let cursor = try openCursor(in: txn)
         defer { mdb_cursor_close(cursor) }
         var key = MDB_val()
         var value = MDB_val()
-        var rc = scratch.withUnsafeMutableBytes { raw in
-            key = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
-            return mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE)
-        }
+        var rc = seek(cursor, atOrAfter: &scratch, &key, &value)
         rc = rc == MDB_SUCCESS ? mdb_cursor_get(cursor, &key, &value, MDB_PREV)
             : rc == MDB_NOTFOUND ? mdb_cursor_get(cursor, &key, &value, MDB_LAST) : rc
         while rc == MDB_SUCCESS {
@@ -178,6 +170,20 @@ final class StreamIndex: @unchecked Sendable {
         if rc == MDB_NOTFOUND { return 0 }
         try LMDBResult.check(rc, "seeking stream \(stream) in the index")
         return 0
+    }
+
+    private func openCursor(in txn: OpaquePointer) throws(LedgerError) -> OpaquePointer? {
+        var cursor: OpaquePointer?
+        try LMDBResult.check(mdb_cursor_open(txn, streams, &cursor), "opening a stream index cursor")
+        return cursor
+    }
+
+    /// Positions `cursor` at the first key at or after `target` (`MDB_SET_RANGE`).
+    private func seek(_ cursor: OpaquePointer?, atOrAfter target: inout [UInt8], _ key: inout MDB_val, _ value: inout MDB_val) -> Int32 {
+        target.withUnsafeMutableBytes { raw in
+            key = MDB_val(mv_size: raw.count, mv_data: raw.baseAddress)
+            return mdb_cursor_get(cursor, &key, &value, MDB_SET_RANGE)
+        }
     }
 
     /// The number of index entries.

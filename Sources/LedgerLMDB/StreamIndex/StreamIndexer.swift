@@ -111,15 +111,7 @@ final class StreamIndexer: @unchecked Sendable {
             _ = try environment.withReadTransaction { txn throws(LedgerError) in
                 try environment.forEachEncoded(from: from + 1, through: through, in: txn) { (seq, bytes) throws(LedgerError) in
                     let view = try EventView(bytes)
-                    let stream = view.streamName
-                    if var run = generation.runs[stream] {
-                        run.seqs.append(seq)
-                        generation.runs[stream] = run
-                    } else {
-                        generation.runs[stream] = StreamTail.Run(firstVersion: view.version, seqs: [seq])
-                    }
-                    generation.eventCount += 1
-                    generation.lastSeq = seq
+                    generation.add(stream: view.streamName, version: view.version, seq: seq)
                     generation.lastHash = view.hash
                     return true
                 }

@@ -28,6 +28,19 @@ final class StreamTail: @unchecked Sendable {
         var eventCount = 0
         var lastSeq: UInt64 = 0
         var lastHash = ChainHash.genesis
+
+        /// Adds one event's position; a stream's versions must grow by one.
+        mutating func add(stream: String, version: UInt64, seq: UInt64) {
+            if var run = runs.removeValue(forKey: stream) {
+                precondition(version == run.lastVersion + 1, "a stream's versions grow by one")
+                run.seqs.append(seq)
+                runs[stream] = run
+            } else {
+                runs[stream] = Run(firstVersion: version, seqs: [seq])
+            }
+            eventCount += 1
+            lastSeq = seq
+        }
     }
 
     /// What a reader sees of one stream: its runs in version order and the bounds they cover.
@@ -64,17 +77,7 @@ final class StreamTail: @unchecked Sendable {
             precondition(written.first!.seq == head + 1, "the tail must grow without gaps")
             precondition(newHead.seq == head + UInt64(written.count), "the tail's head must match the commit")
             var generation = generations.removeLast()
-            for position in written {
-                if var run = generation.runs[position.stream] {
-                    precondition(position.version == run.lastVersion + 1, "a stream's versions grow by one")
-                    run.seqs.append(position.seq)
-                    generation.runs[position.stream] = run
-                } else {
-                    generation.runs[position.stream] = Run(firstVersion: position.version, seqs: [position.seq])
-                }
-            }
-            generation.eventCount += written.count
-            generation.lastSeq = newHead.seq
+            for position in written { generation.add(stream: position.stream, version: position.version, seq: position.seq) }
             generation.lastHash = newHead.hash
             generations.append(generation)
             eventCount += written.count
