@@ -30,6 +30,9 @@ let package = Package(
                 .product(name: "LedgerDomain", package: "SpendLedger"),
                 .product(name: "LedgerProjections", package: "SpendLedger"),
                 .product(name: "SpendLedgerTestKit", package: "SpendLedger"),
+                // For the ingest benchmark (IngestBenchmark.swift): PreparedIngest and Ledger.ingest.
+                .product(name: "LedgerPricing", package: "SpendLedger"),
+                .product(name: "SpendLedger", package: "SpendLedger"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: [.swiftLanguageMode(.v6)]

@@ -29,21 +29,20 @@ struct IngestCommand: AsyncParsableCommand {
     func run() async throws {
         let catalog = try PriceCatalog.load(contentsOf: prices ?? FixtureLocator.path("price-catalog.json"), effectiveFrom: .epoch)
         let store = try LMDBEventStore.open(at: location.data)
-        var prepared = PreparedIngest()
         do {
+            var prepared = PreparedIngest()
             let ledger = try await Ledger.open(store: store, catalog: catalog)
             let pricer = UsagePricer(catalog: ledger.catalog)
             for file in files {
-                let bytes: [UInt8]
-                if file == "-" {
-                    bytes = Array(FileHandle.standardInput.readDataToEndOfFile())
-                } else {
-                    guard let data = FileManager.default.contents(atPath: file) else {
-                        throw ValidationError("cannot read \(file)")
-                    }
-                    bytes = Array(data)
+                // Read a block at a time: the input is never held whole in memory, only its events.
+                let descriptor = file == "-" ? STDIN_FILENO : open(file, O_RDONLY)
+                guard descriptor >= 0 else { throw ValidationError("cannot read \(file)") }
+                defer { if file != "-" { _ = close(descriptor) } }
+                do {
+                    try prepared.add(reading: descriptor, source: file == "-" ? "stdin" : file, pricer: pricer)
+                } catch {
+                    throw ValidationError(error.description)
                 }
-                prepared.add(bytes, source: file == "-" ? "stdin" : file, pricer: pricer)
             }
             if !prepared.rejections.isEmpty {
                 guard let rejects else {
@@ -55,7 +54,7 @@ struct IngestCommand: AsyncParsableCommand {
                 }
                 try writeRejections(prepared.rejections, to: rejects)
             }
-            let summary = try await ledger.ingest(prepared)
+            let summary = try await ledger.ingest(consume prepared)
             if summary.eventsAppended > 0 { try await ViewSnapshots.refresh(store) }
             store.close()
             printSummary(summary)

@@ -14,7 +14,7 @@ struct SpendBench: AsyncParsableCommand {
         abstract: "Benchmarks SpendLedger's LMDB event store against raw LMDB.",
         subcommands: [
             All.self, Append.self, Single.self, Concurrent.self, Replay.self, Lookup.self, Rebuild.self, ReportAt.self,
-            Live.self,
+            Live.self, Ingest.self,
         ],
         defaultSubcommand: All.self
     )

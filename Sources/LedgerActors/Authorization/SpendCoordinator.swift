@@ -102,7 +102,7 @@ public final class SpendCoordinator: Sendable {
         // stand in the log — exactly what a budget defined live counts (see `backfill`).
         var budgets: [String: BudgetState] = [:]
         var wallets: [String: WalletState] = [:]
-        try await scan(store) { event in
+        func applyOwnStream(_ event: RecordedEvent) throws {
             if event.stream.hasPrefix("budget:") {
                 let id = String(event.stream.dropFirst("budget:".count))
                 try budgets[id, default: BudgetState(id: id)].apply(event)
@@ -111,13 +111,51 @@ public final class SpendCoordinator: Sendable {
                 try wallets[agent, default: WalletState(agent: agent)].apply(event)
             }
         }
-        try await scan(store) { event in
-            guard event.type == UsageRecorded.type else { return }
-            let cost = try event.decode(as: UsageRecorded.self).cost
-            for id in budgets.keys where budgets[id]!.matches(event.dimensions, metadata: event.metadata) {
-                budgets[id]!.applyCharge(cost, occurredAt: event.occurredAt)
+        if let source = store as? any EncodedEventSource {
+            // The same two passes over the stored bytes in place: only budget and wallet events
+            // are decoded, and of a charge only its cost and the dimensions the budgets look at.
+            let head = try await store.head().seq
+            try source.scanEncodedEvents(from: 1, through: head) { bytes in
+                let view = try EventView(bytes)
+                if view.streamHasPrefix("budget:") || view.streamHasPrefix("wallet:") { try applyOwnStream(try view.decoded()) }
+                return true
             }
-            if let agent = event.dimensions.agent { wallets[agent, default: WalletState(agent: agent)].applyCharge(cost) }
+            let ids = budgets.keys.filter { budgets[$0]!.definition != nil }
+            let matcher = BudgetMatcher(ids: ids, scopes: ids.map { budgets[$0]!.definition!.scope })
+            var matched = ids.map { budgets.removeValue(forKey: $0)! }  // by slot, put back below
+            defer { for (id, state) in zip(ids, matched) { budgets[id] = state } }
+            try source.scanEncodedEvents(from: 1, through: head) { bytes in
+                let view = try EventView(bytes)
+                guard view.hasType("usage.recorded") else { return true }
+                guard view.schema == UsageRecorded.schema, let figures = UsageFigures(binaryPayload: view.payload) else {
+                    _ = try view.decoded().decode(as: UsageRecorded.self)  // throws what a full decode throws
+                    return true
+                }
+                let cost = Money(nanos: figures.costNanos)
+                let occurredAt = view.occurredAt
+                if matcher.readsMetadata {
+                    let event = try view.decoded()
+                    matcher.forEachMatch(event.dimensions, metadata: event.metadata) {
+                        matched[$0].applyCharge(cost, occurredAt: occurredAt)
+                    }
+                } else if !matcher.isEmpty {
+                    matcher.forEachMatch(view) { matched[$0].applyCharge(cost, occurredAt: occurredAt) }
+                }
+                if let agent = view.dimension(0).map(EventView.string) {
+                    wallets[agent, default: WalletState(agent: agent)].applyCharge(cost)
+                }
+                return true
+            }
+        } else {
+            try await scan(store) { event in try applyOwnStream(event) }
+            try await scan(store) { event in
+                guard event.type == UsageRecorded.type else { return }
+                let cost = try event.decode(as: UsageRecorded.self).cost
+                for id in budgets.keys where budgets[id]!.matches(event.dimensions, metadata: event.metadata) {
+                    budgets[id]!.applyCharge(cost, occurredAt: event.occurredAt)
+                }
+                if let agent = event.dimensions.agent { wallets[agent, default: WalletState(agent: agent)].applyCharge(cost) }
+            }
         }
         let registry = ActorRegistry(
             store: store, budgets: Array(budgets.values), wallets: Array(wallets.values), activeRunActorsMax: activeRunActorsMax)

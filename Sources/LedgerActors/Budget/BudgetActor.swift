@@ -10,7 +10,7 @@ public actor BudgetActor {
     private var claimedThresholds: Set<Int> = []
     private var claimedPeriod = false
     private var pendingCharges = Money.zero
-    private var early = InOrderEvents()
+    private var early = InOrderEvents<RecordedEvent>()
 
     init(state: BudgetState) {
         self.id = state.id
@@ -55,6 +55,17 @@ public actor BudgetActor {
         return crossed
     }
 
+    /// What a batch of charges claims, in one step of the actor: the period event owed at `now`
+    /// (``claimPeriod(at:)``), the charges that fall in the current period — or the period about
+    /// to start — counted as pending, and the thresholds they cross (``claimThresholds(forCharge:rollover:)``).
+    func claim(charges: [(Money, LedgerTime)], at now: LedgerTime) throws -> BudgetClaim {
+        let rollover = try claimPeriod(at: now)
+        var inPeriod = Money.zero
+        for (cost, occurredAt) in charges where isInCurrentPeriod(occurredAt, rollover: rollover) { inPeriod += cost }
+        let thresholds = claimThresholds(forCharge: inPeriod, rollover: rollover)
+        return BudgetClaim(rollover: rollover, claimed: inPeriod, thresholds: thresholds)
+    }
+
     /// Whether `time` falls in the budget's current period (or the period about to start).
     func isInCurrentPeriod(_ time: LedgerTime, rollover: BudgetPeriodStarted?) -> Bool {
         if let rollover { return time.nanosecondsSinceEpoch >= rollover.start && time.nanosecondsSinceEpoch < rollover.end }
@@ -85,18 +96,27 @@ public actor BudgetActor {
                 break
             }
         }
-        for (cost, occurredAt) in charges { state.applyCharge(cost, occurredAt: occurredAt) }
+        state.applyCharges(charges)
         pendingCharges -= claimed
     }
 
     /// Replaces every counted charge with `charges` (a new or re-scoped budget's history).
     func recount(_ charges: [(Money, LedgerTime)]) {
         state.resetCharges()
-        for (cost, occurredAt) in charges { state.applyCharge(cost, occurredAt: occurredAt) }
+        state.applyCharges(charges)
     }
 
     /// Reservations held here that are past their expiry.
     func expired(at now: LedgerTime) -> [(EventID, BudgetReservation)] {
         state.reservations.filter { $0.value.expiresAt <= now }.map { ($0.key, $0.value) }.sorted { $0.0 < $1.0 }
     }
+}
+
+/// What ``BudgetActor/claim(charges:at:)`` claimed for one append: drop it with
+/// ``BudgetActor/dropClaims(period:thresholds:charges:)`` if the append fails.
+struct BudgetClaim {
+    var rollover: BudgetPeriodStarted?
+    /// The charges counted as pending (those in the current period).
+    var claimed: Money
+    var thresholds: [ThresholdCrossed]
 }

@@ -90,21 +90,41 @@ public struct BudgetState: Hashable, Sendable {
     /// Counts a charge this budget's scope matches, in the period its `occurredAt` falls in.
     public mutating func applyCharge(_ cost: Money, occurredAt: LedgerTime) {
         spentAllTime += cost
-        guard let definition else { return }
-        let start: LedgerTime
-        if definition.period == .none {
-            start = .distantPast
-        } else if periodStart != .distantPast, occurredAt >= periodStart, occurredAt < periodEnd {
-            start = periodStart
-        } else if let cached = lastChargePeriod, occurredAt >= cached.start, occurredAt < cached.end {
-            start = cached.start
-        } else if let period = try? BudgetPeriods.period(definition.period, containing: occurredAt, timeZone: definition.timeZone) {
-            lastChargePeriod = period
-            start = period.start
-        } else {
-            return
-        }
+        guard let start = chargePeriodStart(for: occurredAt) else { return }
         spentByPeriod[start.nanosecondsSinceEpoch, default: .zero] += cost
+    }
+
+    /// Counts charges this budget's scope matches, as ``applyCharge(_:occurredAt:)`` one by one
+    /// does, with one update of a period's spend per run of charges in the same period.
+    mutating func applyCharges(_ charges: [(Money, LedgerTime)]) {
+        var start: Int64?
+        var sum = Money.zero
+        for (cost, occurredAt) in charges {
+            spentAllTime += cost
+            guard let period = chargePeriodStart(for: occurredAt)?.nanosecondsSinceEpoch else { continue }
+            if period == start {
+                sum += cost
+            } else {
+                if let start { spentByPeriod[start, default: .zero] += sum }
+                start = period
+                sum = cost
+            }
+        }
+        if let start { spentByPeriod[start, default: .zero] += sum }
+    }
+
+    /// The start of the period a charge at `occurredAt` counts in; nil without a definition, or
+    /// when no period can be computed (the charge then counts only in ``spentAllTime``).
+    private mutating func chargePeriodStart(for occurredAt: LedgerTime) -> LedgerTime? {
+        guard let definition else { return nil }
+        if definition.period == .none { return .distantPast }
+        if periodStart != .distantPast, occurredAt >= periodStart, occurredAt < periodEnd { return periodStart }
+        if let cached = lastChargePeriod, occurredAt >= cached.start, occurredAt < cached.end { return cached.start }
+        guard let period = try? BudgetPeriods.period(definition.period, containing: occurredAt, timeZone: definition.timeZone) else {
+            return nil
+        }
+        lastChargePeriod = period
+        return period.start
     }
 
     /// The period of the last charge outside the current period (a cache for calendar arithmetic).

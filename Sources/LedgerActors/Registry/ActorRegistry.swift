@@ -12,6 +12,18 @@ actor ActorRegistry {
         var actor: RunActor
         var leases: Int
         var lastUsed: UInt64
+
+        /// Takes a lease, in place (one look-up of the entry).
+        mutating func lease(at tick: UInt64) -> RunActor {
+            leases += 1
+            lastUsed = tick
+            return actor
+        }
+
+        mutating func giveBack() {
+            leases -= 1
+            precondition(leases >= 0, "a run lease was returned twice")
+        }
     }
 
     private let store: any EventStore
@@ -20,7 +32,11 @@ actor ActorRegistry {
     private var tick: UInt64 = 0
     private(set) var budgets: [String: BudgetActor] = [:]
     /// Budget scopes, kept here so matching a charge to budgets needs no actor hop.
-    private var scopes: [String: BudgetScope] = [:]
+    private var scopes: [String: BudgetScope] = [:] {
+        didSet { matcher = nil }
+    }
+    /// The scopes indexed for matching a batch of charges; made again when a scope changes.
+    private var matcher: BudgetMatcher?
     private(set) var wallets: [String: WalletActor] = [:]
     private(set) var passivations = 0
 
@@ -41,12 +57,7 @@ actor ActorRegistry {
     /// The run's actor, activated from its stream if needed; pair with ``returnRun(_:)``.
     func leaseRun(_ id: String) async throws -> RunActor {
         tick += 1
-        if var entry = runs[id] {
-            entry.leases += 1
-            entry.lastUsed = tick
-            runs[id] = entry
-            return entry.actor
-        }
+        if let actor = runs[id]?.lease(at: tick) { return actor }
         let task: Task<RunActor, any Error>
         if let pending = activating[id] {
             task = pending
@@ -64,22 +75,43 @@ actor ActorRegistry {
         }
         activating[id] = nil
         tick += 1
-        if var entry = runs[id] {  // another caller finished activating first
-            entry.leases += 1
-            entry.lastUsed = tick
-            runs[id] = entry
-            return entry.actor
-        }
+        if let actor = runs[id]?.lease(at: tick) { return actor }  // another caller finished activating first
         runs[id] = RunEntry(actor: actor, leases: 1, lastUsed: tick)
         await passivateIfNeeded()
         return actor
     }
 
     func returnRun(_ id: String) {
-        guard var entry = runs[id] else { return }
-        entry.leases -= 1
-        precondition(entry.leases >= 0, "a run lease was returned twice")
-        runs[id] = entry
+        runs[id]?.giveBack()
+    }
+
+    /// Leases every run of `ids` (distinct) in one step of the registry: the resident ones at
+    /// once, the others activated from their stream as ``leaseRun(_:)`` does. The actors come back
+    /// in the order of `ids`; pair with ``returnRuns(_:)``. On an error nothing stays leased.
+    func leaseRuns(_ ids: [String]) async throws -> [RunActor] {
+        var actors: [RunActor?] = []
+        actors.reserveCapacity(ids.count)
+        var missing = false
+        for id in ids {
+            tick += 1
+            let actor = runs[id]?.lease(at: tick)
+            actors.append(actor)
+            if actor == nil { missing = true }
+        }
+        guard missing else { return actors.map { $0! } }
+        for (index, id) in ids.enumerated() where actors[index] == nil {
+            do {
+                actors[index] = try await leaseRun(id)
+            } catch {
+                for (index, id) in ids.enumerated() where actors[index] != nil { returnRun(id) }
+                throw error
+            }
+        }
+        return actors.map { $0! }
+    }
+
+    func returnRuns(_ ids: [String]) {
+        for id in ids { returnRun(id) }
     }
 
     /// The resident run actor, if any, without activating or leasing it.
@@ -100,10 +132,13 @@ actor ActorRegistry {
         }
     }
 
+    /// Passivates the least recently used idle run actors once there are more than the bound:
+    /// down to an eighth below it, so that the sort this takes is paid once per many activations
+    /// rather than on each one.
     private func passivateIfNeeded() async {
         guard runs.count > activeRunActorsMax else { return }
         let candidates = runs.filter { $0.value.leases == 0 }.sorted { $0.value.lastUsed < $1.value.lastUsed }
-        var excess = runs.count - activeRunActorsMax
+        var excess = runs.count - (activeRunActorsMax - activeRunActorsMax / 8)
         for (id, entry) in candidates where excess > 0 {
             // An actor with holds or early events in flight stays until they settle.
             guard await entry.actor.isIdle, runs[id]?.leases == 0 else { continue }
@@ -126,6 +161,19 @@ actor ActorRegistry {
     /// Every defined budget with its scope, in id order, for matching a batch of charges locally.
     func budgetScopes() -> [(BudgetActor, BudgetScope)] {
         scopes.keys.sorted().compactMap { id in budgets[id].map { ($0, scopes[id]!) } }
+    }
+
+    /// Every defined budget, indexed by scope, for matching a batch of charges locally.
+    func budgetMatcher() -> BudgetMatcher {
+        if let matcher { return matcher }
+        let made = BudgetMatcher(budgetScopes())
+        matcher = made
+        return made
+    }
+
+    /// The wallet actors of `agents`, in their order (created when new), in one step.
+    func wallets(_ agents: [String]) -> [WalletActor] {
+        agents.map { wallet($0) }
     }
 
     /// Registers (or updates) a budget once its definition is stored.

@@ -119,12 +119,41 @@ public struct RunState: Hashable, Sendable {
         }
     }
 
+    /// Folds a charge of this run's stream that the actors already hold decoded (see
+    /// ``RunCharge``): the same as applying its `usage.recorded` event, whose dimensions are
+    /// `dimensions` — needed only while the run is known from its charges alone and has no agent
+    /// (see ``RunActor/claimHalt(after:now:)``).
+    mutating func apply(_ charge: RunCharge, dimensions: Dimensions?) {
+        precondition(charge.version == version + 1, "run \(id) must apply its events in order: got \(charge.version) after \(version)")
+        version = charge.version
+        if started == nil, self.dimensions.agent == nil, let dimensions {
+            // A run known only from ingested charges: take who and for whom from the first one.
+            self.dimensions = dimensions
+            self.dimensions.model = nil
+            self.dimensions.vendor = nil
+        }
+        if let reservation = charge.reservation { lapsedReservations.remove(reservation) }
+        applyCharge(cost: charge.cost, kind: charge.kind, retry: charge.retry, toolCalls: charge.toolCalls, model: charge.model)
+    }
+
+    /// Whether the run still takes its dimensions from the next charge it folds.
+    var takesDimensionsFromCharges: Bool { started == nil && dimensions.agent == nil }
+
+    /// Counts a charge's figures (a preview of charges not yet stored).
+    mutating func applyCharge(_ charge: RunCharge) {
+        applyCharge(cost: charge.cost, kind: charge.kind, retry: charge.retry, toolCalls: charge.toolCalls, model: charge.model)
+    }
+
     mutating func applyUsage(_ usage: UsageRecorded, model: String?) {
-        spent += usage.cost
+        applyCharge(cost: usage.cost, kind: usage.kind, retry: usage.retry, toolCalls: usage.toolCalls, model: model)
+    }
+
+    mutating func applyCharge(cost: Money, kind: ChargeKind, retry: Int32, toolCalls: Int32, model: String?) {
+        spent += cost
         calls += 1
-        if usage.retry > 0 { retries += 1 }
-        toolCalls += Int(usage.toolCalls)
-        if let route = started?.modelRoute, let model, model != route, usage.kind == .llm { premiumFallbacks += 1 }
+        if retry > 0 { retries += 1 }
+        self.toolCalls += Int(toolCalls)
+        if let route = started?.modelRoute, let model, model != route, kind == .llm { premiumFallbacks += 1 }
     }
 
     // MARK: Decisions

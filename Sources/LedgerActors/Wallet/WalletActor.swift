@@ -7,7 +7,7 @@ public actor WalletActor {
     public nonisolated let agent: String
     private var state: WalletState
     private var holds: [EventID: Money] = [:]
-    private var early = InOrderEvents()
+    private var early = InOrderEvents<RecordedEvent>()
 
     init(state: WalletState) {
         self.agent = state.agent
