@@ -60,6 +60,12 @@ public final class LMDBEventStore: EventStore {
         return StreamPositions(environment: environment, index: streams.index, tail: streams.tail)
     }
 
+    /// The same for event ids.
+    private var idPositions: IDPositions {
+        let streams = ledger.streams
+        return IDPositions(environment: environment, index: streams.index, tail: streams.tail)
+    }
+
     /// Opens the ledger in `path`, creating it when missing (unless read-only or told not to).
     ///
     /// - Throws: ``LedgerError`` with ``LedgerError/Code/notALedger`` for a directory that holds
@@ -159,18 +165,18 @@ public final class LMDBEventStore: EventStore {
 
     public func event(id: EventID) throws -> RecordedEvent? {
         try environment.withReadTransaction { txn throws(LedgerError) in
-            guard let seq = try environment.seq(forID: id, in: txn) else { return nil }
+            let head = try environment.head(in: txn)
+            guard let seq = try idPositions.seqs(of: [id], head: head.seq, in: txn)[0] else { return nil }
             return try environment.decodedEvent(seq, in: txn)
         }
     }
 
-    /// Id-index lookups only, in one read transaction; nothing is decoded.
+    /// Id look-ups only (the writer's tail, the index, and the log above what they cover), in
+    /// one read transaction; nothing is decoded.
     public func containsEvents(ids: [EventID]) throws -> [Bool] {
         try environment.withReadTransaction { txn throws(LedgerError) in
-            var found: [Bool] = []
-            found.reserveCapacity(ids.count)
-            for id in ids { found.append(try environment.seq(forID: id, in: txn) != nil) }
-            return found
+            let head = try environment.head(in: txn)
+            return try idPositions.seqs(of: ids, head: head.seq, in: txn).map { $0 != nil }
         }
     }
 

@@ -330,6 +330,16 @@ public struct IngestSummary: Sendable, Hashable {
     public var totalCost = Money.zero
     public var runsHalted: [String] = []
     public var thresholdsCrossed: [String] = []
+
+    /// Adds what one chunk's append recorded.
+    mutating func add(_ result: RecordResult) {
+        eventsAppended += result.eventsAppended
+        recorded += result.recorded
+        duplicatesSkipped += result.duplicates
+        totalCost += result.cost
+        runsHalted += result.halted
+        thresholdsCrossed += result.thresholds
+    }
 }
 
 extension Ledger {
@@ -348,17 +358,37 @@ extension Ledger {
         summary.duplicatesSkipped = prepared.repeatedInInput
         var source = ChunkSource(blocks: prepared.blocks)
         prepared.blocks = []  // now the only reference, unless the caller kept one (then the first move copies)
-        while let chunk = source.next(chunkSize) {
-            let result = try await spend.record(chunk)
-            summary.eventsAppended += result.eventsAppended
-            summary.recorded += result.recorded
-            summary.duplicatesSkipped += result.duplicates
-            summary.totalCost += result.cost
-            summary.runsHalted += result.halted
-            summary.thresholdsCrossed += result.thresholds
+        // Two chunks in flight: while the store's writer commits one, the actors prepare the next
+        // (its id look-up, claims and grouping), so the two halves of the work overlap. Chunks are
+        // atomic and independent (their ids are distinct), so they may commit in either order;
+        // results are summed in chunk order.
+        let spend = self.spend
+        try await withThrowingTaskGroup(of: (Int, RecordResult).self) { group in
+            var finished: [Int: RecordResult] = [:]
+            var submitted = 0
+            var summed = 0
+            func take(_ completed: (Int, RecordResult)) {
+                finished[completed.0] = completed.1
+                while let result = finished.removeValue(forKey: summed) {
+                    summary.add(result)
+                    summed += 1
+                }
+            }
+            while let chunk = source.next(chunkSize) {
+                if submitted - summed - finished.count >= Self.ingestChunksInFlight, let completed = try await group.next() {
+                    take(completed)
+                }
+                let number = submitted
+                group.addTask { (number, try await spend.record(chunk)) }
+                submitted += 1
+            }
+            while let completed = try await group.next() { take(completed) }
         }
         return summary
     }
+
+    /// How many chunks ``ingest(_:chunkSize:)`` records at once.
+    static let ingestChunksInFlight = 2
 
     /// Hands out a prepared ingest's events in chunks, moved (not copied) out of their blocks, each
     /// block let go of once it is used up.

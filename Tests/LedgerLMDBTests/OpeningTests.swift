@@ -56,10 +56,10 @@ import Testing
         let store = try LMDBEventStore.open(at: directory.path)
         try await store.append(EventStoreConformance.sampleEvent(stream: "run:a", index: 0))
         store.close()
-        try RawLMDB.write(directory.path, database: "meta", key: "format", value: withUnsafeBytes(of: UInt32(3).littleEndian) { Array($0) })
+        try RawLMDB.write(directory.path, database: "meta", key: "format", value: withUnsafeBytes(of: UInt32(4).littleEndian) { Array($0) })
         let error = try #require(throws: LedgerError.self) { try LMDBEventStore.open(at: directory.path) }
         #expect(error.code == .unsupportedFormat)
-        #expect(error.description.contains("format version 3"))
+        #expect(error.description.contains("format version 4"))
     }
 
     @Test func openReadOnly_whenMissing_throwsNotFound() throws {
@@ -109,14 +109,15 @@ import Testing
         let path = directory.path
         let stat = try await offPool { try Shell.run("mdb_stat", "-a", path) }
         #expect(stat.status == 0)
-        for name in ["events", "ids", "occurred", "meta", "snapshots", "checkpoints"] {
+        for name in ["events", "occurred", "meta", "snapshots", "checkpoints"] {
             #expect(stat.output.contains("Status of \(name)"))
         }
         #expect(stat.output.contains("Entries: 50"))
         let index = try await offPool { try Shell.run("mdb_stat", "-a", path + "/index") }
         #expect(index.status == 0)
         #expect(index.output.contains("Status of streams"))
-        #expect(index.output.contains("Entries: 50"))
+        #expect(index.output.contains("Status of ids"))
+        #expect(index.output.components(separatedBy: "Entries: 50").count == 3, "50 stream entries and 50 id entries")
         let dump = try await offPool { try Shell.run("mdb_dump", "-s", "events", path) }
         #expect(dump.status == 0)
         #expect(dump.output.contains("HEADER=END"))
@@ -149,6 +150,21 @@ enum RawLMDB {
             }
         }
         try check(rc)
+        try check(mdb_txn_commit(txn))
+    }
+
+    /// Deletes `database` from the environment at `path`.
+    static func drop(_ path: String, database: String) throws {
+        var env: OpaquePointer?
+        try check(mdb_env_create(&env))
+        defer { mdb_env_close(env) }
+        mdb_env_set_maxdbs(env, 8)
+        try check(mdb_env_open(env, path, 0, 0o644))
+        var txn: OpaquePointer?
+        try check(mdb_txn_begin(env, nil, 0, &txn))
+        var dbi: MDB_dbi = 0
+        try check(mdb_dbi_open(txn, database, 0, &dbi))
+        try check(mdb_drop(txn, dbi, 1))
         try check(mdb_txn_commit(txn))
     }
 

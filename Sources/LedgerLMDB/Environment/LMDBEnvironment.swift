@@ -7,12 +7,10 @@ import Glibc
 #endif
 
 /// The named databases of a ledger environment. See `Docs/EventFormat.md` for their keys. The
-/// stream index lives in an environment of its own (``StreamIndex``).
+/// stream and id index lives in an environment of its own (``StreamIndex``).
 struct LedgerDatabases {
     /// seq (native UInt64, MDB_INTEGERKEY) -> encoded event.
     var events: MDB_dbi = 0
-    /// id (16 bytes, big-endian) -> seq.
-    var ids: MDB_dbi = 0
     /// occurredAt (big-endian, sign-flipped), seq (big-endian) -> empty.
     var occurred: MDB_dbi = 0
     /// Reserved for projection and actor snapshots.
@@ -36,9 +34,10 @@ final class LMDBEnvironment: @unchecked Sendable {
     static let formatKey = "format"
     static let headKey = "head"
     static let createdKey = "created_at"
-    /// 2: the stream index moved out of this environment into `index/` (format 1 kept it here,
-    /// written in every commit). A format-1 ledger is upgraded when opened for writing.
-    static let supportedFormat: UInt32 = 2
+    /// 3: the id index moved out of this environment into `index/` too. 2: the stream index moved
+    /// into `index/` (format 1 kept both here, written in every commit). A format-1 or -2 ledger is
+    /// upgraded when opened for writing; the index is then rebuilt from the log.
+    static let supportedFormat: UInt32 = 3
 
     let path: String
     let env: OpaquePointer
@@ -220,15 +219,20 @@ final class LMDBEnvironment: @unchecked Sendable {
                 "the ledger at \(path) has format version \(format); this build reads up to \(supportedFormat). Upgrade SpendLedger")
         }
         dbs.events = try open("events", UInt32(MDB_INTEGERKEY))
-        dbs.ids = try open("ids", 0)
         dbs.occurred = try open("occurred", 0)
         dbs.snapshots = try open("snapshots", 0)
         dbs.checkpoints = try open("checkpoints", 0)
-        if format == 1, !options.readOnly {
-            // Upgrade: the stream index is rebuilt in `index/` from the log; drop the old copy.
-            var streams: MDB_dbi = 0
-            let rc = mdb_dbi_open(txn, "streams", 0, &streams)
-            if rc == MDB_SUCCESS { try LMDBResult.check(mdb_drop(txn, streams, 1), "dropping the format-1 stream index") }
+        if let format, format < supportedFormat, !options.readOnly {
+            // Upgrade: the stream (format 1) and id (formats 1 and 2) indexes are rebuilt in
+            // `index/` from the log (the indexer finds an index without ids and rebuilds it);
+            // drop the old copies here.
+            for (name, since) in [("streams", "format-1 stream index"), ("ids", "format-\(format) id index")] {
+                var dbi: MDB_dbi = 0
+                let rc = mdb_dbi_open(txn, name, 0, &dbi)
+                if rc == MDB_NOTFOUND { continue }
+                try LMDBResult.check(rc, "opening the \(since)")
+                try LMDBResult.check(mdb_drop(txn, dbi, 1), "dropping the \(since)")
+            }
             try putMeta(txn!, dbs.meta, formatKey, withUnsafeBytes(of: supportedFormat.littleEndian) { Array($0) })
         }
         if format == nil {

@@ -30,20 +30,6 @@ extension LMDBEnvironment {
         return try EventCodec.decode(bytes)
     }
 
-    /// The seq stored for an event id, or nil.
-    func seq(forID id: EventID, in txn: OpaquePointer) throws(LedgerError) -> UInt64? {
-        var key = IndexKeys.id(id)
-        var value = MDB_val()
-        let rc = withUnsafeMutableBytes(of: &key) { raw in
-            var k = MDB_val(mv_size: 16, mv_data: raw.baseAddress)
-            return mdb_get(txn, dbs.ids, &k, &value)
-        }
-        if rc == MDB_NOTFOUND { return nil }
-        try LMDBResult.check(rc, "looking up event id \(id)")
-        guard value.mv_size == 8 else { throw LedgerError(.corrupted, "the id index entry for \(id) is damaged") }
-        return UInt64(littleEndian: value.mv_data.loadUnaligned(as: UInt64.self))
-    }
-
     /// The highest seq with `recordedAt <= time`: a binary search over `1...head`, since
     /// `recordedAt` never decreases along seq. About log2(n) point reads.
     func seq(recordedAtOrBefore time: LedgerTime, head: UInt64, in txn: OpaquePointer) throws(LedgerError) -> UInt64 {

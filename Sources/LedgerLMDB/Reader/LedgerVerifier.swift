@@ -3,7 +3,8 @@ import LedgerCore
 
 /// Walks the whole log: recomputes the hash chain, decodes every event, and checks that every
 /// index entry points at its event and that no index holds an entry the log does not. The stream
-/// index is checked through its watermark (events above it are not indexed yet, by design).
+/// and id index is checked through its watermark (events above it are not indexed yet, by
+/// design); an index without ids (format 2, before its rebuild) is checked for streams only.
 struct LedgerVerifier {
     let environment: LMDBEnvironment
     let index: StreamIndex?
@@ -14,7 +15,10 @@ struct LedgerVerifier {
         let indexed = try environment.withReadTransaction { _ throws(LedgerError) in  // holds the store open
             try index.map { index throws(LedgerError) in
                 try index.withReadTransaction { txn throws(LedgerError) in
-                    (watermark: try index.watermark(in: txn).seq, entries: try index.entryCount(in: txn))
+                    (
+                        watermark: try index.watermark(in: txn).seq, entries: try index.entryCount(in: txn),
+                        ids: index.ids == nil ? nil : try index.idCount(in: txn)
+                    )
                 }
             }
         }
@@ -59,6 +63,10 @@ struct LedgerVerifier {
                 seq: indexed.watermark,
                 reason: "the stream index has \(indexed.entries) entries for the \(indexed.watermark) events it covers")
         }
+        if failure == nil, let indexed, let ids = indexed.ids, ids != indexed.watermark {
+            failure = .init(
+                seq: indexed.watermark, reason: "the id index has \(ids) entries for the \(indexed.watermark) events it covers")
+        }
         return VerificationReport(eventsChecked: checked, head: head, firstFailure: failure)
     }
 
@@ -78,11 +86,11 @@ struct LedgerVerifier {
         let event: RecordedEvent
         do { event = try EventCodec.decode(bytes) } catch { return "the event does not decode: \(error.message)" }
         if event.seq != key { return "the event says it is seq \(event.seq)" }
-        if try environment.seq(forID: event.id, in: txn) != key {
-            return "the id index does not point at this event (id \(event.id))"
-        }
         if let index, let indexTxn, try index.seq(of: event.stream, version: event.version, in: indexTxn, scratch: &scratch) != key {
             return "the stream index does not point at this event (\(event.stream) version \(event.version))"
+        }
+        if let index, let indexTxn, index.ids != nil, try index.seq(forID: event.id, in: indexTxn) != key {
+            return "the id index does not point at this event (id \(event.id))"
         }
         var occurredKey = IndexKeys.occurred(event.occurredAt, seq: key)
         let occurredCode = withUnsafeMutableBytes(of: &occurredKey) { raw in
@@ -104,7 +112,7 @@ struct LedgerVerifier {
             return .init(seq: head.seq, reason: "the head record's hash does not match the last event's hash")
         }
         return try environment.withReadTransaction { txn throws(LedgerError) in
-            for (name, dbi) in [("id", environment.dbs.ids), ("occurredAt", environment.dbs.occurred)] {
+            for (name, dbi) in [("occurredAt", environment.dbs.occurred)] {
                 var stat = MDB_stat()
                 try LMDBResult.check(mdb_stat(txn, dbi, &stat), "reading the \(name) index size")
                 if UInt64(stat.ms_entries) != checked {

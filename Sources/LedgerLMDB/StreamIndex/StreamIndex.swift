@@ -1,21 +1,28 @@
 import CLMDB
 import LedgerCore
+import Synchronization
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// The stream index, kept off the commit path: a second LMDB environment in `<ledger>/index`
-/// that maps (stream, version) to seq for every event up to a watermark.
+/// The stream and id index, kept off the commit path: a second LMDB environment in
+/// `<ledger>/index` that maps (stream, version) to seq (database `streams`) and event id to seq
+/// (database `ids`) for every event up to a watermark.
 ///
-/// Why a separate environment: the index is keyed by stream, so a commit touching a thousand
-/// streams would dirty a thousand B-tree leaves (about 4 KB written per 200-byte event). Written
-/// behind the log, in large sorted batches, each leaf is written once per batch instead. A second
-/// environment has its own write lock, so the indexer never holds up a group commit.
+/// Why a separate environment: both indexes are keyed by something other than time. A commit
+/// touching a thousand streams would dirty a thousand B-tree leaves of the stream index, and a
+/// commit of random (UUIDv4) ids dirties a leaf of the id index per event: about 4 KB written per
+/// 200-byte event, growing with the ledger. Written behind the log, in large sorted batches, each
+/// leaf is written once per batch instead. A second environment has its own write lock, so the
+/// indexer never holds up a group commit.
 ///
 /// Guarantees:
 /// - The index holds exactly the events with seq in `1...watermark`, never one above it, and the
-///   watermark moves in the same transaction as the entries.
+///   watermark moves in the same transaction as the entries of both databases.
+/// - An index without the `ids` database (one written by format 2) holds no ids: readers look ids
+///   up in the log instead, and the writer empties and rebuilds it at open. `ids` is only ever
+///   created by ``reset()``, together with an empty `streams` and a watermark of 0.
 /// - It is derived data. The watermark is stored with the chain hash of the event at it; an index
 ///   that is ahead of its log, or paired with another log, is emptied and rebuilt at open.
 /// - Commits use `MDB_NOMETASYNC`: a crash can lose the last index commits, never its consistency.
@@ -33,12 +40,21 @@ final class StreamIndex: @unchecked Sendable {
     let env: OpaquePointer
     let streams: MDB_dbi
     let meta: MDB_dbi
+    /// The `ids` database's handle; 0 while the index has none (LMDB numbers named databases from 2).
+    private let idsHandle: Atomic<UInt32>
 
-    private init(path: String, env: OpaquePointer, streams: MDB_dbi, meta: MDB_dbi) {
+    private init(path: String, env: OpaquePointer, streams: MDB_dbi, meta: MDB_dbi, ids: MDB_dbi) {
         self.path = path
         self.env = env
         self.streams = streams
         self.meta = meta
+        self.idsHandle = Atomic(ids)
+    }
+
+    /// The `ids` database, or nil when this index holds no ids (see the type's guarantees).
+    var ids: MDB_dbi? {
+        let handle = idsHandle.load(ordering: .acquiring)
+        return handle == 0 ? nil : handle
     }
 
     /// Opens the index of the ledger at `ledgerPath`, creating it when `create`; otherwise nil when
@@ -62,6 +78,7 @@ final class StreamIndex: @unchecked Sendable {
             try LMDBResult.check(mdb_txn_begin(env, nil, create ? 0 : UInt32(MDB_RDONLY), &txn), "opening the stream index")
             var streams: MDB_dbi = 0
             var meta: MDB_dbi = 0
+            var ids: MDB_dbi = 0
             let createFlag = create ? UInt32(MDB_CREATE) : 0
             var rc = mdb_dbi_open(txn, "streams", createFlag, &streams)
             if rc == MDB_SUCCESS { rc = mdb_dbi_open(txn, "meta", createFlag, &meta) }
@@ -70,10 +87,17 @@ final class StreamIndex: @unchecked Sendable {
                 mdb_env_close(env)
                 return nil  // created by a writer that has not committed its first transaction
             }
+            if rc == MDB_SUCCESS {
+                rc = mdb_dbi_open(txn, "ids", 0, &ids)
+                if rc == MDB_NOTFOUND {  // an index from format 2: no ids (see ``reset()``)
+                    ids = 0
+                    rc = MDB_SUCCESS
+                }
+            }
             if rc != MDB_SUCCESS { mdb_txn_abort(txn) }
             try LMDBResult.check(rc, "opening the stream index's databases")
             try LMDBResult.check(mdb_txn_commit(txn), "opening the stream index's databases")
-            return StreamIndex(path: path, env: env, streams: streams, meta: meta)
+            return StreamIndex(path: path, env: env, streams: streams, meta: meta, ids: ids)
         } catch {
             mdb_env_close(env)
             throw error
@@ -207,12 +231,37 @@ final class StreamIndex: @unchecked Sendable {
         return UInt64(littleEndian: value.mv_data.loadUnaligned(as: UInt64.self))
     }
 
+    /// The seq the index holds for the event `id`, or nil. Only for an index with ``ids``.
+    func seq(forID id: EventID, in txn: OpaquePointer) throws(LedgerError) -> UInt64? {
+        guard let ids else { preconditionFailure("looked an id up in an index without ids") }
+        var key = IndexKeys.id(id)
+        var value = MDB_val()
+        let rc = withUnsafeMutableBytes(of: &key) { raw in
+            var k = MDB_val(mv_size: 16, mv_data: raw.baseAddress)
+            return mdb_get(txn, ids, &k, &value)
+        }
+        if rc == MDB_NOTFOUND { return nil }
+        try LMDBResult.check(rc, "looking up event id \(id) in the index")
+        guard value.mv_size == 8 else { throw LedgerError(.corrupted, "the id index entry for \(id) is damaged") }
+        return UInt64(littleEndian: value.mv_data.loadUnaligned(as: UInt64.self))
+    }
+
+    /// The number of id entries (0 for an index without ids).
+    func idCount(in txn: OpaquePointer) throws(LedgerError) -> UInt64 {
+        guard let ids else { return 0 }
+        var stat = MDB_stat()
+        try LMDBResult.check(mdb_stat(txn, ids, &stat), "reading the id index size")
+        return UInt64(stat.ms_entries)
+    }
+
     // MARK: Writing (the indexer only)
 
-    /// Writes `entries` and moves the watermark to `through` (whose event has `hash`), in one
-    /// transaction. Entries already present with the same seq are accepted (a crash between an
-    /// index commit and the tail's drop re-offers them); a different seq is corruption.
-    func write(_ entries: [StreamIndexEntry], through: UInt64, hash: ChainHash) throws(LedgerError) {
+    /// Writes `entries` and `ids` (each sorted by key) and moves the watermark to `through` (whose
+    /// event has `hash`), in one transaction. Entries already present with the same seq are
+    /// accepted (a crash between an index commit and the tail's drop re-offers them); a different
+    /// seq is corruption. Only for an index with ``ids``.
+    func write(_ entries: [StreamIndexEntry], ids idEntries: [IDIndexEntry], through: UInt64, hash: ChainHash) throws(LedgerError) {
+        guard let ids else { preconditionFailure("the indexer writes only an index with ids (reset() makes it)") }
         var txnPointer: OpaquePointer?
         try LMDBResult.check(mdb_txn_begin(env, nil, 0, &txnPointer), "starting a stream index write")
         guard let txn = txnPointer else { throw LedgerError(.storage, "mdb_txn_begin returned no transaction") }
@@ -245,16 +294,42 @@ final class StreamIndex: @unchecked Sendable {
         }
         mdb_cursor_close(cursor)
         cursorOpen = false
+        try LMDBResult.check(mdb_cursor_open(txn, ids, &cursor), "opening an id index cursor")
+        cursorOpen = true
+        for entry in idEntries {
+            var key = IndexKeys.id(entry.id)
+            let stored = entry.seq.littleEndian
+            var seq = stored
+            let rc = withUnsafeMutableBytes(of: &key) { keyRaw in
+                withUnsafeMutableBytes(of: &seq) { valueRaw in
+                    var k = MDB_val(mv_size: 16, mv_data: keyRaw.baseAddress)
+                    var v = MDB_val(mv_size: 8, mv_data: valueRaw.baseAddress)
+                    let rc = mdb_cursor_put(cursor, &k, &v, UInt32(MDB_NOOVERWRITE))
+                    if rc == MDB_KEYEXIST, v.mv_size == 8, v.mv_data.loadUnaligned(as: UInt64.self) == stored { return MDB_SUCCESS }
+                    return rc
+                }
+            }
+            if rc == MDB_KEYEXIST {
+                throw LedgerError(.corrupted, "the id index already maps \(entry.id) to another event than seq \(entry.seq)")
+            }
+            try LMDBResult.check(rc, "indexing id \(entry.id)")
+        }
+        mdb_cursor_close(cursor)
+        cursorOpen = false
         try putWatermark(through, hash: hash, in: txn)
         committed = true  // mdb_txn_commit frees the transaction whatever it returns
         try LMDBResult.check(mdb_txn_commit(txn), "committing the stream index through seq \(through)")
     }
 
-    /// Empties the index (it is ahead of its log, or belongs to another one).
+    /// Empties the index (it is ahead of its log, belongs to another one, or has no ids), creating
+    /// its `ids` database if it has none.
     func reset() throws(LedgerError) {
         var txn: OpaquePointer?
         try LMDBResult.check(mdb_txn_begin(env, nil, 0, &txn), "starting a stream index reset")
+        var ids: MDB_dbi = 0
         var rc = mdb_drop(txn, streams, 0)
+        if rc == MDB_SUCCESS { rc = mdb_dbi_open(txn, "ids", UInt32(MDB_CREATE), &ids) }
+        if rc == MDB_SUCCESS { rc = mdb_drop(txn, ids, 0) }
         if rc == MDB_SUCCESS {
             do { try putWatermark(0, hash: .genesis, in: txn!) } catch {
                 mdb_txn_abort(txn)
@@ -265,6 +340,7 @@ final class StreamIndex: @unchecked Sendable {
             mdb_txn_abort(txn)
         }
         try LMDBResult.check(rc, "emptying the stream index")
+        idsHandle.store(ids, ordering: .releasing)  // valid for the environment once committed
     }
 
     private func putWatermark(_ seq: UInt64, hash: ChainHash, in txn: OpaquePointer) throws(LedgerError) {
@@ -285,7 +361,13 @@ final class StreamIndex: @unchecked Sendable {
     }
 }
 
-/// One (stream, version) -> seq entry for ``StreamIndex/write(_:through:hash:)``.
+/// One id -> seq entry for ``StreamIndex/write(_:ids:through:hash:)``.
+struct IDIndexEntry {
+    var id: EventID
+    var seq: UInt64
+}
+
+/// One (stream, version) -> seq entry for ``StreamIndex/write(_:ids:through:hash:)``.
 struct StreamIndexEntry {
     var stream: String
     var version: UInt64

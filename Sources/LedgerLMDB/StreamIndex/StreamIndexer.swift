@@ -6,12 +6,12 @@ import Synchronization
 import Glibc
 #endif
 
-/// Moves the stream positions of committed events from the in-memory ``StreamTail`` into the
-/// on-disk ``StreamIndex``, on a thread of its own, in large sorted batches.
+/// Moves the stream positions and ids of committed events from the in-memory ``StreamTail`` into
+/// the on-disk ``StreamIndex``, on a thread of its own, in large sorted batches.
 ///
 /// At open it first brings the index up to the log's head (after a crash the index may be behind;
-/// after a copy or an `.noSync` power cut it may be ahead or paired with another log, and is then
-/// rebuilt), so the tail starts empty. At close it indexes everything pending, so a cleanly closed
+/// after a copy or an `.noSync` power cut it may be ahead or paired with another log, and an index
+/// from format 2 has no ids; then it is rebuilt), so the tail starts empty. At close it indexes everything pending, so a cleanly closed
 /// ledger reopens with nothing to catch up.
 ///
 /// `@unchecked Sendable`: `stopping` is atomic; the thread's own state lives in `run()`.
@@ -58,7 +58,7 @@ final class StreamIndexer: @unchecked Sendable {
             guard let sealed = tail.seal() else { continue }
             let last = sealed.last!
             do {
-                try index.write(Self.entries(of: sealed), through: last.lastSeq, hash: last.lastHash)
+                try index.write(Self.entries(of: sealed), ids: Self.idEntries(of: sealed), through: last.lastSeq, hash: last.lastHash)
                 tail.dropIndexed(sealed.count, through: last.lastSeq)
             } catch {
                 tail.fail(error)
@@ -92,14 +92,25 @@ final class StreamIndexer: @unchecked Sendable {
         return entries
     }
 
+    /// The generations' ids as index entries, sorted by id (the index's key order).
+    static func idEntries(of generations: [StreamTail.Generation]) -> [IDIndexEntry] {
+        var entries: [IDIndexEntry] = []
+        entries.reserveCapacity(generations.reduce(0) { $0 + $1.ids.count })
+        for generation in generations {
+            for (id, seq) in generation.ids { entries.append(IDIndexEntry(id: id, seq: seq)) }
+        }
+        entries.sort { $0.id < $1.id }
+        return entries
+    }
+
     // MARK: Catch-up at open
 
     /// Brings the index to `head`, reading the log from the index's watermark; resets an index
-    /// that is ahead of the log or whose watermark hash is not the log's.
+    /// that is ahead of the log, whose watermark hash is not the log's, or that has no ids.
     static func catchUp(environment: LMDBEnvironment, index: StreamIndex, head: LogHead) throws(LedgerError) {
         let watermark = try index.withReadTransaction { txn throws(LedgerError) in try index.watermark(in: txn) }
         var from = watermark.seq
-        var paired = from <= head.seq
+        var paired = from <= head.seq && index.ids != nil
         if paired, from > 0 { paired = try storedHash(environment, at: from) == watermark.hash }
         if !paired {
             try index.reset()
@@ -111,7 +122,7 @@ final class StreamIndexer: @unchecked Sendable {
             _ = try environment.withReadTransaction { txn throws(LedgerError) in
                 try environment.forEachEncoded(from: from + 1, through: through, in: txn) { (seq, bytes) throws(LedgerError) in
                     let view = try EventView(bytes)
-                    generation.add(stream: view.streamName, version: view.version, seq: seq)
+                    generation.add(stream: view.streamName, version: view.version, id: view.id, seq: seq)
                     generation.lastHash = view.hash
                     return true
                 }
@@ -119,7 +130,7 @@ final class StreamIndexer: @unchecked Sendable {
             guard generation.lastSeq == through else {
                 throw LedgerError(.corrupted, "the log ends at seq \(generation.lastSeq) below its head \(through)", seq: generation.lastSeq + 1)
             }
-            try index.write(entries(of: [generation]), through: through, hash: generation.lastHash)
+            try index.write(entries(of: [generation]), ids: idEntries(of: [generation]), through: through, hash: generation.lastHash)
             from = through
         }
     }

@@ -25,16 +25,71 @@ final class StreamPositionReader {
         if let inTail { return inTail }
         // Not in the tail, so every event of the stream is at or below `indexed`: any index
         // snapshot with a watermark that high holds them all.
-        if txn == nil || watermark < indexed {
-            if let txn { mdb_txn_abort(txn) }
-            txn = nil
-            var opened: OpaquePointer?
-            try LMDBResult.check(mdb_txn_begin(index.env, nil, UInt32(MDB_RDONLY), &opened), "starting a stream index read")
-            txn = opened
-            watermark = try index.watermark(in: opened!).seq
-            precondition(watermark >= indexed, "the index's watermark moves before the tail drops what it holds")
+        return try index.highestVersion(of: stream, seqMax: .max, in: indexTransaction(through: indexed), scratch: &scratch)
+    }
+
+    /// The seq of the committed event `id`, or nil when none has it.
+    func seq(ofID id: EventID) throws(LedgerError) -> UInt64? {
+        let (inTail, indexed) = tail.seq(ofID: id)
+        if let inTail { return inTail }
+        return try index.seq(forID: id, in: indexTransaction(through: indexed))
+    }
+
+    /// A read transaction of the index whose watermark is at least `indexed`.
+    private func indexTransaction(through indexed: UInt64) throws(LedgerError) -> OpaquePointer {
+        if let txn, watermark >= indexed { return txn }
+        if let txn { mdb_txn_abort(txn) }
+        txn = nil
+        var opened: OpaquePointer?
+        try LMDBResult.check(mdb_txn_begin(index.env, nil, UInt32(MDB_RDONLY), &opened), "starting a stream index read")
+        txn = opened
+        watermark = try index.watermark(in: opened!).seq
+        precondition(watermark >= indexed, "the index's watermark moves before the tail drops what it holds")
+        return opened!
+    }
+}
+
+/// Looking event ids up as of a read transaction of the log: the index, the in-process tail and,
+/// for what neither holds (another process writes, a commit the tail has not taken yet, or an
+/// index without ids), a scan of the log above what they cover.
+struct IDPositions {
+    let environment: LMDBEnvironment
+    let index: StreamIndex?
+    let tail: StreamTail?
+
+    /// The seq of each of `ids` as of `txn` (head `head`), nil for an id not stored by then.
+    func seqs(of ids: [EventID], head: UInt64, in txn: OpaquePointer) throws(LedgerError) -> [UInt64?] {
+        guard !ids.isEmpty else { return [] }
+        var found = [UInt64?](repeating: nil, count: ids.count)
+        // As for streams: the tail's answer first, then an index snapshot at least that new, so
+        // that the index holds everything the tail had already dropped.
+        let look = tail?.seqs(ofIDs: ids)
+        if let look {
+            for position in ids.indices { if let seq = look.seqs[position], seq <= head { found[position] = seq } }
         }
-        return try index.highestVersion(of: stream, seqMax: .max, in: txn!, scratch: &scratch)
+        var indexCovers: UInt64 = 0  // the index holds every id of 1...indexCovers
+        if let index, index.ids != nil {
+            try index.withReadTransaction { indexTxn throws(LedgerError) in
+                indexCovers = try index.watermark(in: indexTxn).seq
+                for position in ids.indices where found[position] == nil {
+                    if let seq = try index.seq(forID: ids[position], in: indexTxn), seq <= head { found[position] = seq }
+                }
+            }
+        }
+        // The tail holds every id of look.indexed + 1...look.head.
+        var covered = indexCovers
+        if let look, indexCovers >= look.indexed { covered = max(indexCovers, look.head) }
+        covered = min(covered, head)
+        guard covered < head, found.contains(nil) else { return found }
+        // The rest of the log: ids stored above what the tail and the index cover.
+        var wanted: [EventID: [Int]] = [:]
+        for position in ids.indices where found[position] == nil { wanted[ids[position], default: []].append(position) }
+        try environment.forEachEncoded(from: covered + 1, through: head, in: txn) { (seq, bytes) throws(LedgerError) in
+            let view = try EventView(bytes)
+            if let positions = wanted.removeValue(forKey: view.id) { for position in positions { found[position] = seq } }
+            return !wanted.isEmpty
+        }
+        return found
     }
 }
 

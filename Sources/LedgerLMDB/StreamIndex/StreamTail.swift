@@ -1,8 +1,9 @@
 import LedgerCore
 
-/// The stream positions of committed events that the stream index does not hold yet: the writer
-/// adds every commit's (stream, version, seq) here, the indexer moves them to the index and drops
-/// them, and in-process readers consult it so a stream read never misses an acknowledged event.
+/// The positions of committed events that the index does not hold yet: the writer adds every
+/// commit's (stream, version, seq) and (id, seq) here, the indexer moves them to the index and
+/// drops them, and in-process readers consult it so a stream read or an id look-up never misses
+/// an acknowledged event.
 ///
 /// Entries are kept in generations. The writer adds to the newest; the indexer seals it (a new,
 /// empty generation takes the writes from then on), writes the sealed ones to the index, and drops
@@ -22,15 +23,18 @@ final class StreamTail: @unchecked Sendable {
         var lastVersion: UInt64 { firstVersion + UInt64(seqs.count) - 1 }
     }
 
-    /// A generation of the tail: its runs and the last committed event it holds.
+    /// A generation of the tail: its runs, its events' ids and the last committed event it holds.
     struct Generation {
         var runs: [String: Run] = [:]
+        var ids: [EventID: UInt64] = [:]
         var eventCount = 0
         var lastSeq: UInt64 = 0
         var lastHash = ChainHash.genesis
 
-        /// Adds one event's position; a stream's versions must grow by one.
-        mutating func add(stream: String, version: UInt64, seq: UInt64) {
+        /// Adds one event's position; a stream's versions must grow by one, an id is new.
+        mutating func add(stream: String, version: UInt64, id: EventID, seq: UInt64) {
+            let previous = ids.updateValue(seq, forKey: id)
+            precondition(previous == nil, "an event id is stored once")
             if var run = runs.removeValue(forKey: stream) {
                 precondition(version == run.lastVersion + 1, "a stream's versions grow by one")
                 run.seqs.append(seq)
@@ -77,7 +81,10 @@ final class StreamTail: @unchecked Sendable {
             precondition(written.first!.seq == head + 1, "the tail must grow without gaps")
             precondition(newHead.seq == head + UInt64(written.count), "the tail's head must match the commit")
             var generation = generations.removeLast()
-            for position in written { generation.add(stream: position.stream, version: position.version, seq: position.seq) }
+            generation.ids.reserveCapacity(generation.ids.count + written.count)
+            for position in written {
+                generation.add(stream: position.stream, version: position.version, id: position.id, seq: position.seq)
+            }
             generation.lastHash = newHead.hash
             generations.append(generation)
             eventCount += written.count
@@ -94,6 +101,38 @@ final class StreamTail: @unchecked Sendable {
                 if let run = generation.runs[stream] { return (run.lastVersion, indexed) }
             }
             return (nil, indexed)
+        }
+    }
+
+    /// The seq of the event with `id` if the tail holds it, else nil with the seq through which
+    /// the index must be read to know it.
+    func seq(ofID id: EventID) -> (seq: UInt64?, indexed: UInt64) {
+        lock.withLock {
+            for generation in generations.reversed() {
+                if let seq = generation.ids[id] { return (seq, indexed) }
+            }
+            return (nil, indexed)
+        }
+    }
+
+    /// ``seq(ofID:)`` for many ids under one lock, with the bounds a reader needs to combine the
+    /// answers with the index and the log: ids not in the tail are indexed if at all at or below
+    /// `indexed`, or above `head` (committed after this look).
+    func seqs(ofIDs ids: [EventID]) -> (seqs: [UInt64?], indexed: UInt64, head: UInt64) {
+        lock.withLock {
+            var seqs: [UInt64?] = []
+            seqs.reserveCapacity(ids.count)
+            for id in ids {
+                var found: UInt64?
+                for generation in generations.reversed() {
+                    if let seq = generation.ids[id] {
+                        found = seq
+                        break
+                    }
+                }
+                seqs.append(found)
+            }
+            return (seqs, indexed, head)
         }
     }
 
@@ -189,5 +228,6 @@ final class StreamTail: @unchecked Sendable {
 struct WrittenPosition {
     var stream: String
     var version: UInt64
+    var id: EventID
     var seq: UInt64
 }

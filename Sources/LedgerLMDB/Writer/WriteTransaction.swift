@@ -2,8 +2,9 @@ import CLMDB
 import LedgerCore
 
 /// One LMDB write transaction of the group-commit writer: answers the planner's questions and
-/// writes planned events with their id and occurredAt index entries. Stream positions are
-/// collected in ``written`` for the ``StreamTail``; the stream index is written behind the log.
+/// writes planned events with their occurredAt index entries. Stream positions and ids are
+/// collected in ``written`` for the ``StreamTail``; the stream and id index is written behind the
+/// log.
 ///
 /// Lives on the writer thread only, between `mdb_txn_begin` and commit or abort, with no `await`
 /// in between (LMDB requires a write transaction to stay on one thread).
@@ -19,6 +20,11 @@ struct WriteTransaction: AppendPlanningContext {
     private(set) var written: [WrittenPosition] = []
     var eventsWritten: Int { written.count }
     private var versions: [String: UInt64] = [:]
+    /// Ids written by this transaction (not in the tail or the index until it commits), for a later
+    /// request of the same group commit that repeats one. Filled only once a second request is
+    /// planned: the first request's own repeats are caught by the planner.
+    private var writtenIDs: [EventID: (seq: UInt64, version: UInt64)] = [:]
+    private var idsIndexedThrough = 0
     private var scratch: [UInt8] = []
 
     init(environment: LMDBEnvironment, txn: OpaquePointer, streams: StreamPositionReader, now: LedgerTime) throws(LedgerError) {
@@ -38,7 +44,15 @@ struct WriteTransaction: AppendPlanningContext {
     }
 
     mutating func storedPosition(of id: EventID) throws(LedgerError) -> (seq: UInt64, version: UInt64)? {
-        guard let seq = try environment.seq(forID: id, in: txn) else { return nil }
+        if !written.isEmpty {
+            while idsIndexedThrough < written.count {
+                let position = written[idsIndexedThrough]
+                writtenIDs[position.id] = (position.seq, position.version)
+                idsIndexedThrough += 1
+            }
+            if let mine = writtenIDs[id] { return mine }
+        }
+        guard let seq = try streams.seq(ofID: id) else { return nil }
         guard let bytes = try environment.encodedEvent(seq, in: txn) else {
             throw LedgerError(.corrupted, "id \(id) is indexed at seq \(seq), which is missing", seq: seq)
         }
@@ -46,7 +60,7 @@ struct WriteTransaction: AppendPlanningContext {
     }
 
     /// Writes one planned event at the next seq, encoded straight into LMDB's reserved page space,
-    /// plus its id and occurredAt index entries. Returns its seq.
+    /// plus its occurredAt index entry. Returns its seq.
     mutating func write(_ event: ProposedEvent, version: UInt64) throws(LedgerError) -> UInt64 {
         let seq = head.seq + 1
         precondition(version >= 1, "stream versions start at 1")
@@ -62,12 +76,8 @@ struct WriteTransaction: AppendPlanningContext {
             event, seq: seq, version: version, recordedAt: recordedAt, previous: head.hash,
             into: UnsafeMutableRawBufferPointer(start: value.mv_data, count: size))
 
-        var seqValue = seq.littleEndian
-        var idKey = IndexKeys.id(event.id)
-        var rc2 = withUnsafeMutableBytes(of: &idKey) { WriteTransaction.put(txn, environment.dbs.ids, key: $0, value: &seqValue) }
-        try check(rc2, "indexing id \(event.id)")
         var occurredKey = IndexKeys.occurred(event.occurredAt, seq: seq)
-        rc2 = withUnsafeMutableBytes(of: &occurredKey) { key in
+        let rc2 = withUnsafeMutableBytes(of: &occurredKey) { key in
             var k = MDB_val(mv_size: 16, mv_data: key.baseAddress)
             var v = MDB_val(mv_size: 0, mv_data: nil)
             return mdb_put(txn, environment.dbs.occurred, &k, &v, UInt32(MDB_NOOVERWRITE))
@@ -75,19 +85,8 @@ struct WriteTransaction: AppendPlanningContext {
         try check(rc2, "indexing occurredAt of event \(seq)")
         versions[event.stream] = version
         head = LogHead(seq: seq, hash: hash, recordedAt: recordedAt)
-        written.append(WrittenPosition(stream: event.stream, version: version, seq: seq))
+        written.append(WrittenPosition(stream: event.stream, version: version, id: event.id, seq: seq))
         return seq
-    }
-
-    /// Puts `key` -> `value` (a seq) with MDB_NOOVERWRITE: an index key must never exist twice.
-    private static func put(
-        _ txn: OpaquePointer, _ dbi: MDB_dbi, key: UnsafeMutableRawBufferPointer, value: inout UInt64
-    ) -> Int32 {
-        withUnsafeMutableBytes(of: &value) { valueRaw in
-            var k = MDB_val(mv_size: key.count, mv_data: key.baseAddress)
-            var v = MDB_val(mv_size: 8, mv_data: valueRaw.baseAddress)
-            return mdb_put(txn, dbi, &k, &v, UInt32(MDB_NOOVERWRITE))
-        }
     }
 
     private func check(_ rc: Int32, _ what: @autoclosure () -> String) throws(LedgerError) {
