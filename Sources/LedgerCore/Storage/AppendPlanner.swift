@@ -19,6 +19,8 @@ package enum AppendPlanner {
         /// Positions for every event; for new events `seq` is 0 until the backend assigns it.
         package var positions: [EventPosition]
         package var writes: [Write]
+        /// Each stream's last version once the writes are done (only streams the batch writes).
+        package var lastVersions: [String: UInt64] = [:]
     }
 
     /// Checks a batch without the store: the batch size, each event's fields, ids unique in the batch.
@@ -29,11 +31,14 @@ package enum AppendPlanner {
                 field: "batch")
         }
         var seen = Set<EventID>(minimumCapacity: events.count)
-        for (index, event) in events.enumerated() {
-            try EventCodec.validate(event, batchIndex: index)
-            if !seen.insert(event.id).inserted {
-                throw LedgerError(
-                    .duplicateIDInBatch, "id \(event.id) appears twice in one batch", batchIndex: index, field: "id")
+        // Elements read in place: no copy (and retain) of each event.
+        try events.withUnsafeBufferPointer { events throws(LedgerError) in
+            for index in events.indices {
+                try EventCodec.validate(events[index], batchIndex: index)
+                if !seen.insert(events[index].id).inserted {
+                    throw LedgerError(
+                        .duplicateIDInBatch, "id \(events[index].id) appears twice in one batch", batchIndex: index, field: "id")
+                }
             }
         }
     }
@@ -46,8 +51,8 @@ package enum AppendPlanner {
         var positions = [EventPosition]()
         positions.reserveCapacity(events.count)
         var duplicates = 0
-        for event in events {
-            if let stored = try context.storedPosition(of: event.id) {
+        for index in events.indices {
+            if let stored = try context.storedPosition(of: events[index].id) {
                 positions.append(EventPosition(seq: stored.seq, version: stored.version, isDuplicate: true))
                 duplicates += 1
             } else {
@@ -69,17 +74,19 @@ package enum AppendPlanner {
         var next: [String: UInt64] = [:]
         var writes = [Write]()
         writes.reserveCapacity(events.count - duplicates)
-        for (index, event) in events.enumerated() where !positions[index].isDuplicate {
+        for index in events.indices where !positions[index].isDuplicate {
+            let stream = events[index].stream
             let version: UInt64
-            if let last = next[event.stream] {
-                version = last + 1
+            if let slot = next.index(forKey: stream) {  // one hash look-up for a stream seen before
+                version = next.values[slot] + 1
+                next.values[slot] = version
             } else {
-                version = try context.currentVersion(of: event.stream) + 1
+                version = try context.currentVersion(of: stream) + 1
+                next[stream] = version
             }
-            next[event.stream] = version
             positions[index].version = version
             writes.append(Write(index: index, version: version))
         }
-        return Plan(positions: positions, writes: writes)
+        return Plan(positions: positions, writes: writes, lastVersions: next)
     }
 }

@@ -72,7 +72,9 @@ final class StreamIndexer: @unchecked Sendable {
         }
     }
 
-    /// The generations' positions as index entries, sorted by stream bytes, then version.
+    /// The generations' positions as index entries, by stream, then version. Streams are sorted
+    /// as Swift strings, which is byte order for ASCII names; any order is correct (the index puts
+    /// each key where it belongs), a sorted one writes each leaf once.
     static func entries(of generations: [StreamTail.Generation]) -> [StreamIndexEntry] {
         var streams: [String: [StreamTail.Run]] = [:]
         var count = 0
@@ -82,7 +84,7 @@ final class StreamIndexer: @unchecked Sendable {
         }
         var entries: [StreamIndexEntry] = []
         entries.reserveCapacity(count)
-        for stream in streams.keys.sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) {
+        for stream in streams.keys.sorted() {
             for run in streams[stream]! {
                 for (offset, seq) in run.seqs.enumerated() {
                     entries.append(StreamIndexEntry(stream: stream, version: run.firstVersion + UInt64(offset), seq: seq))

@@ -21,6 +21,12 @@ final class StreamTail: @unchecked Sendable {
         var seqs: [UInt64]
 
         var lastVersion: UInt64 { firstVersion + UInt64(seqs.count) - 1 }
+
+        /// Adds the event at `version`, which must follow the run's last (or start an empty run).
+        mutating func append(version: UInt64, seq: UInt64) {
+            precondition(version == firstVersion + UInt64(seqs.count), "a stream's versions grow by one")
+            seqs.append(seq)
+        }
     }
 
     /// A generation of the tail: its runs, its events' ids and the last committed event it holds.
@@ -31,17 +37,12 @@ final class StreamTail: @unchecked Sendable {
         var lastSeq: UInt64 = 0
         var lastHash = ChainHash.genesis
 
-        /// Adds one event's position; a stream's versions must grow by one, an id is new.
+        /// Adds one event's position; a stream's versions must grow by one, an id is new. One
+        /// hash look-up per table, the run extended in place.
         mutating func add(stream: String, version: UInt64, id: EventID, seq: UInt64) {
             let previous = ids.updateValue(seq, forKey: id)
             precondition(previous == nil, "an event id is stored once")
-            if var run = runs.removeValue(forKey: stream) {
-                precondition(version == run.lastVersion + 1, "a stream's versions grow by one")
-                run.seqs.append(seq)
-                runs[stream] = run
-            } else {
-                runs[stream] = Run(firstVersion: version, seqs: [seq])
-            }
+            runs[stream, default: Run(firstVersion: version, seqs: [])].append(version: version, seq: seq)
             eventCount += 1
             lastSeq = seq
         }

@@ -138,8 +138,10 @@ final class GroupCommitWriter: @unchecked Sendable {
                 }
                 var positions = plan.positions
                 do {
-                    for write in plan.writes {
-                        positions[write.index].seq = try transaction.write(request.events[write.index], version: write.version)
+                    try request.events.withUnsafeBufferPointer { events throws(LedgerError) in  // events read in place
+                        for write in plan.writes {
+                            positions[write.index].seq = try transaction.write(events[write.index], version: write.version)
+                        }
                     }
                 } catch {
                     mdb_txn_abort(txn)
@@ -156,6 +158,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                     outcomes[index] = .failure(error)
                     continue attempts
                 }
+                transaction.wrote(plan.lastVersions)
                 outcomes[index] = .success(AppendResult(positions: positions, head: transaction.head))
             }
             guard transaction.eventsWritten > 0 else {

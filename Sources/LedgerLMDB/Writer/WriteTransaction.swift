@@ -83,7 +83,6 @@ struct WriteTransaction: AppendPlanningContext {
             return mdb_put(txn, environment.dbs.occurred, &k, &v, UInt32(MDB_NOOVERWRITE))
         }
         try check(rc2, "indexing occurredAt of event \(seq)")
-        versions[event.stream] = version
         head = LogHead(seq: seq, hash: hash, recordedAt: recordedAt)
         written.append(WrittenPosition(stream: event.stream, version: version, id: event.id, seq: seq))
         return seq
@@ -94,6 +93,12 @@ struct WriteTransaction: AppendPlanningContext {
             throw LedgerError(.corrupted, "\(what()): the index already holds this key; the ledger's indexes disagree with its log")
         }
         try LMDBResult.check(rc, what())
+    }
+
+    /// Records the versions a request's writes left its streams at (``AppendPlanner/Plan/lastVersions``),
+    /// for the requests planned after it in this transaction: once per stream, not per event.
+    mutating func wrote(_ lastVersions: [String: UInt64]) {
+        versions.merge(lastVersions) { _, new in new }
     }
 
     /// Records the new head in `meta`; call once, after the last write.
