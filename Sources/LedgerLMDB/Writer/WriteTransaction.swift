@@ -26,6 +26,10 @@ struct WriteTransaction: AppendPlanningContext {
     private var writtenIDs: [EventID: (seq: UInt64, version: UInt64)] = [:]
     private var idsIndexedThrough = 0
     private var scratch: [UInt8] = []
+    /// Write cursors on `events` and `occurred`, opened at the first write and kept at the end of
+    /// their database, so that an append does not search from the root (mdb_put would, for every
+    /// event). LMDB frees a write transaction's cursors when it ends: they are never closed here.
+    private var cursors: (events: OpaquePointer, occurred: OpaquePointer)?
 
     init(environment: LMDBEnvironment, txn: OpaquePointer, streams: StreamPositionReader, now: LedgerTime) throws(LedgerError) {
         self.environment = environment
@@ -64,23 +68,27 @@ struct WriteTransaction: AppendPlanningContext {
     mutating func write(_ event: ProposedEvent, version: UInt64) throws(LedgerError) -> UInt64 {
         let seq = head.seq + 1
         precondition(version >= 1, "stream versions start at 1")
+        let (events, occurred) = try openCursors()
         let size = EventCodec.encodedSize(of: event)
         var key = seq
         var value = MDB_val(mv_size: size, mv_data: nil)
         let rc = withUnsafeMutableBytes(of: &key) { raw in
             var k = MDB_val(mv_size: 8, mv_data: raw.baseAddress)
-            return mdb_put(txn, environment.dbs.events, &k, &value, UInt32(MDB_APPEND | MDB_RESERVE))
+            return mdb_cursor_put(events, &k, &value, UInt32(MDB_APPEND | MDB_RESERVE))
         }
         try LMDBResult.check(rc, "appending event \(seq)")
         let hash = EventCodec.encode(
             event, seq: seq, version: version, recordedAt: recordedAt, previous: head.hash,
             into: UnsafeMutableRawBufferPointer(start: value.mv_data, count: size))
 
+        // Mostly in time order: appended at the end, else (a late event) put where it belongs.
         var occurredKey = IndexKeys.occurred(event.occurredAt, seq: seq)
         let rc2 = withUnsafeMutableBytes(of: &occurredKey) { key in
             var k = MDB_val(mv_size: 16, mv_data: key.baseAddress)
             var v = MDB_val(mv_size: 0, mv_data: nil)
-            return mdb_put(txn, environment.dbs.occurred, &k, &v, UInt32(MDB_NOOVERWRITE))
+            let appended = mdb_cursor_put(occurred, &k, &v, UInt32(MDB_APPEND))
+            guard appended == MDB_KEYEXIST else { return appended }
+            return mdb_cursor_put(occurred, &k, &v, UInt32(MDB_NOOVERWRITE))
         }
         try check(rc2, "indexing occurredAt of event \(seq)")
         head = LogHead(seq: seq, hash: hash, recordedAt: recordedAt)
@@ -93,6 +101,16 @@ struct WriteTransaction: AppendPlanningContext {
             throw LedgerError(.corrupted, "\(what()): the index already holds this key; the ledger's indexes disagree with its log")
         }
         try LMDBResult.check(rc, what())
+    }
+
+    private mutating func openCursors() throws(LedgerError) -> (events: OpaquePointer, occurred: OpaquePointer) {
+        if let cursors { return cursors }
+        var events: OpaquePointer?
+        var occurred: OpaquePointer?
+        try LMDBResult.check(mdb_cursor_open(txn, environment.dbs.events, &events), "opening the event cursor")
+        try LMDBResult.check(mdb_cursor_open(txn, environment.dbs.occurred, &occurred), "opening the occurredAt cursor")
+        cursors = (events!, occurred!)
+        return cursors!
     }
 
     /// Records the versions a request's writes left its streams at (``AppendPlanner/Plan/lastVersions``),
