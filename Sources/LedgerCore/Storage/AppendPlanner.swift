@@ -4,6 +4,18 @@ package protocol AppendPlanningContext {
     mutating func currentVersion(of stream: String) throws -> UInt64
     /// `(seq, version)` of the stored (or earlier-planned) event with this id.
     mutating func storedPosition(of id: EventID) throws -> (seq: UInt64, version: UInt64)?
+    /// ``storedPosition(of:)`` for every event of a batch, in batch order; a backend may answer
+    /// them together (one lock, index look-ups in key order).
+    mutating func storedPositions(of events: UnsafeBufferPointer<ProposedEvent>) throws -> [(seq: UInt64, version: UInt64)?]
+}
+
+extension AppendPlanningContext {
+    package mutating func storedPositions(of events: UnsafeBufferPointer<ProposedEvent>) throws -> [(seq: UInt64, version: UInt64)?] {
+        var stored: [(seq: UInt64, version: UInt64)?] = []
+        stored.reserveCapacity(events.count)
+        for index in events.indices { stored.append(try storedPosition(of: events[index].id)) }
+        return stored
+    }
 }
 
 /// The backend-independent rules of one append: validation, idempotency, expected versions and
@@ -51,8 +63,9 @@ package enum AppendPlanner {
         var positions = [EventPosition]()
         positions.reserveCapacity(events.count)
         var duplicates = 0
+        let stored = try events.withUnsafeBufferPointer { events in try context.storedPositions(of: events) }
         for index in events.indices {
-            if let stored = try context.storedPosition(of: events[index].id) {
+            if let stored = stored[index] {
                 positions.append(EventPosition(seq: stored.seq, version: stored.version, isDuplicate: true))
                 duplicates += 1
             } else {

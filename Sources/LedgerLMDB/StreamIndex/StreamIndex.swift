@@ -246,6 +246,32 @@ final class StreamIndex: @unchecked Sendable {
         return UInt64(littleEndian: value.mv_data.loadUnaligned(as: UInt64.self))
     }
 
+    /// The seqs the index holds for `ids`, looked up in key order through one cursor (LMDB finds a
+    /// key on the cursor's current leaf without searching from the root): `body` gets each id's
+    /// position in `ids` and its seq, for the ids found. Only for an index with ``ids``.
+    func forEachSeq(
+        forIDs ids: [EventID], in txn: OpaquePointer, _ body: (_ position: Int, _ seq: UInt64) -> Void
+    ) throws(LedgerError) {
+        guard let database = self.ids else { preconditionFailure("looked ids up in an index without ids") }
+        guard !ids.isEmpty else { return }
+        let order = ids.indices.sorted { ids[$0] < ids[$1] }
+        var cursor: OpaquePointer?
+        try LMDBResult.check(mdb_cursor_open(txn, database, &cursor), "opening an id index cursor")
+        defer { mdb_cursor_close(cursor) }
+        for position in order {
+            var key = IndexKeys.id(ids[position])
+            var value = MDB_val()
+            let rc = withUnsafeMutableBytes(of: &key) { raw in
+                var k = MDB_val(mv_size: 16, mv_data: raw.baseAddress)
+                return mdb_cursor_get(cursor, &k, &value, MDB_SET)
+            }
+            if rc == MDB_NOTFOUND { continue }
+            try LMDBResult.check(rc, "looking up event id \(ids[position]) in the index")
+            guard value.mv_size == 8 else { throw LedgerError(.corrupted, "the id index entry for \(ids[position]) is damaged") }
+            body(position, UInt64(littleEndian: value.mv_data.loadUnaligned(as: UInt64.self)))
+        }
+    }
+
     /// The number of id entries (0 for an index without ids).
     func idCount(in txn: OpaquePointer) throws(LedgerError) -> UInt64 {
         guard let ids else { return 0 }

@@ -35,6 +35,24 @@ final class StreamPositionReader {
         return try index.seq(forID: id, in: indexTransaction(through: indexed))
     }
 
+    /// The seq of each of `ids` (committed events only), nil for an id no committed event has:
+    /// the tail under one lock, then the index in key order.
+    func seqs(ofIDs ids: [EventID]) throws(LedgerError) -> [UInt64?] {
+        let look = tail.seqs(ofIDs: ids)
+        var found = look.seqs
+        var missing: [EventID] = []
+        var missingPositions: [Int] = []
+        for position in ids.indices where found[position] == nil {
+            missing.append(ids[position])
+            missingPositions.append(position)
+        }
+        guard !missing.isEmpty else { return found }
+        try index.forEachSeq(forIDs: missing, in: indexTransaction(through: look.indexed)) { position, seq in
+            found[missingPositions[position]] = seq
+        }
+        return found
+    }
+
     /// A read transaction of the index whose watermark is at least `indexed`.
     private func indexTransaction(through indexed: UInt64) throws(LedgerError) -> OpaquePointer {
         if let txn, watermark >= indexed { return txn }

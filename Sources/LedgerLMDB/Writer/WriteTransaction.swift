@@ -49,11 +49,7 @@ struct WriteTransaction: AppendPlanningContext {
 
     mutating func storedPosition(of id: EventID) throws(LedgerError) -> (seq: UInt64, version: UInt64)? {
         if !written.isEmpty {
-            while idsIndexedThrough < written.count {
-                let position = written[idsIndexedThrough]
-                writtenIDs[position.id] = (position.seq, position.version)
-                idsIndexedThrough += 1
-            }
+            noteWrittenIDs()
             if let mine = writtenIDs[id] { return mine }
         }
         guard let seq = try streams.seq(ofID: id) else { return nil }
@@ -61,6 +57,36 @@ struct WriteTransaction: AppendPlanningContext {
             throw LedgerError(.corrupted, "id \(id) is indexed at seq \(seq), which is missing", seq: seq)
         }
         return (seq, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+    }
+
+    /// ``storedPosition(of:)`` for a whole batch: the ids this transaction wrote, then the tail under
+    /// one lock, then the index in key order; versions are read from the log for the ids found.
+    mutating func storedPositions(of events: UnsafeBufferPointer<ProposedEvent>) throws(LedgerError) -> [(seq: UInt64, version: UInt64)?] {
+        var ids: [EventID] = []
+        ids.reserveCapacity(events.count)
+        for index in events.indices { ids.append(events[index].id) }
+        var stored = [(seq: UInt64, version: UInt64)?](repeating: nil, count: events.count)
+        if !written.isEmpty {
+            noteWrittenIDs()
+            for position in ids.indices { stored[position] = writtenIDs[ids[position]] }
+        }
+        let seqs = try streams.seqs(ofIDs: ids)
+        for position in ids.indices where stored[position] == nil {
+            guard let seq = seqs[position] else { continue }
+            guard let bytes = try environment.encodedEvent(seq, in: txn) else {
+                throw LedgerError(.corrupted, "id \(ids[position]) is indexed at seq \(seq), which is missing", seq: seq)
+            }
+            stored[position] = (seq, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+        }
+        return stored
+    }
+
+    private mutating func noteWrittenIDs() {
+        while idsIndexedThrough < written.count {
+            let position = written[idsIndexedThrough]
+            writtenIDs[position.id] = (position.seq, position.version)
+            idsIndexedThrough += 1
+        }
     }
 
     /// Writes one planned event at the next seq, encoded straight into LMDB's reserved page space,
