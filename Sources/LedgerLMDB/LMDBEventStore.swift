@@ -102,8 +102,9 @@ public final class LMDBEventStore: EventStore {
         if events.isEmpty, expectations.isEmpty {
             return AppendResult(positions: [], head: try head())
         }
+        let templates = EventTemplates(events)  // encoded here, on the caller's thread, not the writer's
         return try await withCheckedThrowingContinuation { continuation in
-            writer.submit(.init(events: events, expectations: expectations, continuation: continuation))
+            writer.submit(.init(events: events, templates: templates, expectations: expectations, continuation: continuation))
         }
     }
 

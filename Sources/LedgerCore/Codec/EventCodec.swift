@@ -25,6 +25,9 @@ public enum EventCodec {
     /// Byte offset of `recordedAt` in an encoded event, for binary search without decoding.
     public static let recordedAtOffset = 24
     public static let seqOffset = 8
+    /// The version's offset (little-endian UInt64). Seq, version and recordedAt are the fields
+    /// ``seal(_:seq:version:recordedAt:previous:)`` fills in; everything else is the proposal's.
+    public static let versionOffset = 16
     public static let occurredAtOffset = 32
 
     static let dimensionCount = 9
@@ -111,6 +114,14 @@ public enum EventCodec {
         previous: ChainHash, into buffer: UnsafeMutableRawBufferPointer
     ) -> ChainHash {
         precondition(seq > 0 && version > 0, "seq and version start at 1")
+        encodeTemplate(event, into: buffer)
+        return seal(buffer, seq: seq, version: version, recordedAt: recordedAt, previous: previous)
+    }
+
+    /// Writes `event`'s canonical bytes with its position fields (seq, version, recordedAt) zero
+    /// and no hash, into `buffer` of exactly ``encodedSize(of:)`` bytes: what can be encoded before
+    /// the writer knows where the event goes. ``seal(_:seq:version:recordedAt:previous:)`` completes it.
+    public static func encodeTemplate(_ event: ProposedEvent, into buffer: UnsafeMutableRawBufferPointer) {
         var writer = ByteWriter(buffer)
         var presence: UInt16 = 0
         for index in 0..<dimensionCount where event.dimensions[field: index] != nil {
@@ -123,9 +134,10 @@ public enum EventCodec {
         writer.write(event.schema)
         writer.write(presence)
         writer.write(UInt16(event.metadata.count))
-        writer.write(seq)
-        writer.write(version)
-        writer.write(recordedAt.nanosecondsSinceEpoch)
+        precondition(writer.offset == seqOffset, "the position fields follow the fixed header")
+        writer.write(UInt64(0))  // seq
+        writer.write(UInt64(0))  // version
+        writer.write(Int64(0))  // recordedAt
         writer.write(event.occurredAt.nanosecondsSinceEpoch)
         writer.write(event.id)
         if let causation = event.dimensions.causation { writer.write(causation) }
@@ -143,8 +155,21 @@ public enum EventCodec {
         }
         writer.write(UInt32(event.payload.count))
         writer.writeBytes(event.payload)
-        let canonicalCount = writer.offset
-        precondition(canonicalCount + hashBytes == buffer.count, "encodedSize and encode disagree")
+        precondition(writer.offset + hashBytes == buffer.count, "encodedSize and encode disagree")
+    }
+
+    /// Completes a template (``encodeTemplate(_:into:)``, copied as is) at position (`seq`,
+    /// `version`, `recordedAt`): fills in those fields, then the chain hash that links it to
+    /// `previous`. Returns that hash.
+    @discardableResult
+    public static func seal(
+        _ buffer: UnsafeMutableRawBufferPointer, seq: UInt64, version: UInt64, recordedAt: LedgerTime, previous: ChainHash
+    ) -> ChainHash {
+        precondition(seq > 0 && version > 0, "seq and version start at 1")
+        buffer.storeBytes(of: seq.littleEndian, toByteOffset: seqOffset, as: UInt64.self)
+        buffer.storeBytes(of: version.littleEndian, toByteOffset: versionOffset, as: UInt64.self)
+        buffer.storeBytes(of: recordedAt.nanosecondsSinceEpoch.littleEndian, toByteOffset: recordedAtOffset, as: Int64.self)
+        let canonicalCount = buffer.count - hashBytes
         let hash = previous.chained(with: UnsafeRawBufferPointer(rebasing: buffer[0..<canonicalCount]))
         hash.store(to: buffer.baseAddress! + canonicalCount)
         return hash

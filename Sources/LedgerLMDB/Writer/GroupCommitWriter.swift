@@ -15,6 +15,8 @@ import LedgerCore
 final class GroupCommitWriter: @unchecked Sendable {
     struct Request {
         var events: [ProposedEvent]
+        /// The events' templates, encoded by the caller (off the writer's thread).
+        var templates: EventTemplates
         var expectations: [String: ExpectedVersion]
         var continuation: CheckedContinuation<AppendResult, any Error>
     }
@@ -137,12 +139,22 @@ final class GroupCommitWriter: @unchecked Sendable {
                     continue
                 }
                 var positions = plan.positions
-                do {
-                    try request.events.withUnsafeBufferPointer { events throws(LedgerError) in  // events read in place
-                        for write in plan.writes {
-                            positions[write.index].seq = try transaction.write(events[write.index], version: write.version)
+                do throws(LedgerError) {
+                    var failure: LedgerError?
+                    request.events.withUnsafeBufferPointer { events in  // events read in place
+                        request.templates.bytes.withUnsafeBytes { templates in
+                            do throws(LedgerError) {
+                                for write in plan.writes {
+                                    let template = UnsafeRawBufferPointer(rebasing: templates[request.templates.range(of: write.index)])
+                                    positions[write.index].seq = try transaction.write(
+                                        events[write.index], template: template, version: write.version)
+                                }
+                            } catch {
+                                failure = error
+                            }
                         }
                     }
+                    if let failure { throw failure }
                 } catch {
                     mdb_txn_abort(txn)
                     if error.code == .mapFull {
@@ -214,4 +226,39 @@ final class GroupCommitWriter: @unchecked Sendable {
             outcomes[index] = .failure(error)
         }
     }
+}
+
+/// A batch's events encoded by ``EventCodec/encodeTemplate(_:into:)`` into one buffer, back to back:
+/// the part of each event's encoding that does not depend on where it goes, made by the appending
+/// caller so that the single writer thread only copies and seals it.
+struct EventTemplates: Sendable {
+    var bytes: [UInt8]
+    /// Event `i` is `bytes[starts[i]..<starts[i + 1]]`.
+    var starts: [Int]
+
+    /// Encodes `events`, which must have passed `AppendPlanner.validate`.
+    init(_ events: [ProposedEvent]) {
+        var starts: [Int] = []
+        starts.reserveCapacity(events.count + 1)
+        var total = 0
+        events.withUnsafeBufferPointer { events in
+            for index in events.indices {
+                starts.append(total)
+                total += EventCodec.encodedSize(of: events[index])
+            }
+        }
+        starts.append(total)
+        self.starts = starts
+        self.bytes = [UInt8](unsafeUninitializedCapacity: total) { buffer, count in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            events.withUnsafeBufferPointer { events in
+                for index in events.indices {
+                    EventCodec.encodeTemplate(events[index], into: UnsafeMutableRawBufferPointer(rebasing: raw[starts[index]..<starts[index + 1]]))
+                }
+            }
+            count = total
+        }
+    }
+
+    func range(of index: Int) -> Range<Int> { starts[index]..<starts[index + 1] }
 }

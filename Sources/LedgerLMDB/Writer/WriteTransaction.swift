@@ -89,23 +89,23 @@ struct WriteTransaction: AppendPlanningContext {
         }
     }
 
-    /// Writes one planned event at the next seq, encoded straight into LMDB's reserved page space,
-    /// plus its occurredAt index entry. Returns its seq.
-    mutating func write(_ event: ProposedEvent, version: UInt64) throws(LedgerError) -> UInt64 {
+    /// Writes one planned event at the next seq: its template (``EventCodec/encodeTemplate(_:into:)``,
+    /// made by the caller before the event reached the writer) copied into LMDB's reserved page
+    /// space and sealed there, plus its occurredAt index entry. Returns its seq.
+    mutating func write(_ event: ProposedEvent, template: UnsafeRawBufferPointer, version: UInt64) throws(LedgerError) -> UInt64 {
         let seq = head.seq + 1
         precondition(version >= 1, "stream versions start at 1")
         let (events, occurred) = try openCursors()
-        let size = EventCodec.encodedSize(of: event)
         var key = seq
-        var value = MDB_val(mv_size: size, mv_data: nil)
+        var value = MDB_val(mv_size: template.count, mv_data: nil)
         let rc = withUnsafeMutableBytes(of: &key) { raw in
             var k = MDB_val(mv_size: 8, mv_data: raw.baseAddress)
             return mdb_cursor_put(events, &k, &value, UInt32(MDB_APPEND | MDB_RESERVE))
         }
         try LMDBResult.check(rc, "appending event \(seq)")
-        let hash = EventCodec.encode(
-            event, seq: seq, version: version, recordedAt: recordedAt, previous: head.hash,
-            into: UnsafeMutableRawBufferPointer(start: value.mv_data, count: size))
+        let stored = UnsafeMutableRawBufferPointer(start: value.mv_data, count: template.count)
+        stored.copyMemory(from: template)
+        let hash = EventCodec.seal(stored, seq: seq, version: version, recordedAt: recordedAt, previous: head.hash)
 
         // Mostly in time order: appended at the end, else (a late event) put where it belongs.
         var occurredKey = IndexKeys.occurred(event.occurredAt, seq: seq)
