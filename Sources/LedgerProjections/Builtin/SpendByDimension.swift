@@ -179,6 +179,22 @@ public struct HourlySpend: Sendable, Hashable, Codable {
         return found
     }
 
+    /// Adds `later`, the hours folded from zero over the events right after this state's, so that
+    /// this becomes the state one fold over both ranges makes (see ``SpendTable/merge(later:)``).
+    /// Returns false, with this state unspecified, when the result might differ from one fold's.
+    mutating func merge(later: HourlySpend) -> Bool {
+        guard !later.overflowed else { return false }
+        let (sum, over) = unreadableEvents.addingReportingOverflow(later.unreadableEvents)
+        guard !over else { return false }
+        unreadableEvents = sum
+        var exact = true
+        for position in later.hours.indices {
+            let mine = rowIndex(hour: later.hours[position])
+            if !rowStore[mine].merge(later.rowStore[position]) { exact = false }
+        }
+        return exact
+    }
+
     public static func == (lhs: HourlySpend, rhs: HourlySpend) -> Bool {
         lhs.unreadableEvents == rhs.unreadableEvents && lhs.overflowed == rhs.overflowed && lhs.entries == rhs.entries
     }

@@ -60,6 +60,30 @@ public struct SpendRow: Hashable, Sendable, Codable {
         return overflow
     }
 
+    /// Adds the row folded from zero over the events right after this row's, exactly as one fold
+    /// over both would have counted: the same overflow-checked sums (calls, retries and corrections
+    /// wrap there and here), earliest and latest times. Returns false when a checked sum overflows.
+    mutating func merge(_ later: SpendRow) -> Bool {
+        var exact = true
+        @inline(__always) func add(_ field: inout Int64, _ amount: Int64) {
+            let (sum, over) = field.addingReportingOverflow(amount)
+            field = sum
+            if over { exact = false }
+        }
+        add(&costNanos, later.costNanos)
+        calls &+= later.calls
+        add(&inputTokens, later.inputTokens)
+        add(&outputTokens, later.outputTokens)
+        add(&cachedTokens, later.cachedTokens)
+        add(&reasoningTokens, later.reasoningTokens)
+        add(&toolCalls, later.toolCalls)
+        retries &+= later.retries
+        corrections &+= later.corrections
+        firstNanos = min(firstNanos, later.firstNanos)
+        lastNanos = max(lastNanos, later.lastNanos)
+        return exact
+    }
+
     /// Adds another row (for totals); returns true on overflow.
     mutating func add(_ other: SpendRow) -> Bool {
         var overflow = false
@@ -205,6 +229,32 @@ public struct SpendTable: Sendable, Hashable, Codable {
         if index == rowStore.count { rowStore.append(SpendRow()) }
         noneIndex = index
         return index
+    }
+
+    // MARK: Merging (range-split folds)
+
+    /// Adds `later`, the table folded from zero over the events right after this table's, so that
+    /// this table becomes the one a single fold over both ranges makes: rows of the same key add
+    /// up, keys new in `later` are appended in `later`'s order (the order one fold would have seen
+    /// them in; encodings sort keys anyway). Returns false, with this table in an unspecified
+    /// state, when the result might differ from one fold's: `later` overflowed (its sums started
+    /// from zero, not from this table's) or an exact sum overflows now.
+    mutating func merge(later: SpendTable) -> Bool {
+        guard !later.overflowed else { return false }
+        let (sum, over) = unreadableEvents.addingReportingOverflow(later.unreadableEvents)
+        guard !over else { return false }
+        unreadableEvents = sum
+        var exact = true
+        later.keys.arena.withUnsafeBytes { arena in
+            for index in 0..<later.rowStore.count {
+                let start = later.keys.starts[index]
+                let key = UnsafeRawBufferPointer(rebasing: arena[start..<later.keys.starts[index + 1]])
+                let mine = keys.index(of: key)
+                if mine == rowStore.count { rowStore.append(SpendRow()) }
+                if !rowStore[mine].merge(later.rowStore[index]) { exact = false }
+            }
+        }
+        return exact
     }
 
     // MARK: Equality and coding

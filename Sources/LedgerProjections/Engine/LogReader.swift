@@ -7,13 +7,17 @@ import LedgerCore
 struct LogReader: Sendable {
     let store: any EventStore
     let encoded: (any EncodedEventSource)?
-    /// 2: long folds over an ``EncodedEventSource`` split their projections over two threads.
+    /// 2: long folds over an ``EncodedEventSource`` use two threads: by seq range
+    /// (``foldRanges(_:plan:through:runners:cursor:atBoundary:)``) when `ranges` allows it, else by
+    /// projection (``scanInParallel(_:through:feeds:cursor:atBoundary:visit:)``).
     let threads: Int
+    let ranges: RangeSplitPolicy
 
-    init(_ store: any EventStore, threads: Int = 2) {
+    init(_ store: any EventStore, threads: Int = 2, ranges: RangeSplitPolicy = RangeSplitPolicy()) {
         self.store = store
         self.encoded = store as? any EncodedEventSource
         self.threads = threads
+        self.ranges = ranges
     }
 
     /// The hot loop's view of the runners: their fold closures and the seq each has reached.
@@ -80,7 +84,7 @@ struct LogReader: Sendable {
     func fold(
         _ runners: [ProjectionRunner], from: UInt64, through: UInt64, boundaryEvery: UInt64 = 0,
         isolation: isolated (any Actor)? = #isolation,
-        atBoundary: (EventView) throws -> Void = { _ in },
+        atBoundary: (FoldBoundary) throws -> Void = { _ in },
         visit: ((EventView) throws -> Void)? = nil
     ) async throws -> UInt64 {
         let start = max(from, 1)
@@ -89,7 +93,11 @@ struct LogReader: Sendable {
         var cursor = Cursor(
             expected: start, boundaryEvery: boundaryEvery,
             nextBoundary: boundaryEvery == 0 ? .max : ((start + boundaryEvery - 1) / boundaryEvery) * boundaryEvery)
-        if let encoded, threads > 1, through - start + 1 >= Self.parallelEventCountMin, let split = Self.split(runners) {
+        if let encoded, threads > 1, visit == nil,
+            let plan = RangePlan(runners, start: start, through: through, boundaryEvery: boundaryEvery, policy: ranges)
+        {
+            try Self.foldRanges(encoded, plan: plan, through: through, runners: runners, cursor: &cursor, atBoundary: atBoundary)
+        } else if let encoded, threads > 1, through - start + 1 >= Self.parallelEventCountMin, let split = Self.split(runners) {
             try Self.scanInParallel(
                 encoded, through: through, feeds: split, cursor: &cursor, atBoundary: atBoundary, visit: visit)
         } else if let encoded {
@@ -121,7 +129,7 @@ struct LogReader: Sendable {
 
         @inline(__always)
         mutating func step(
-            _ view: EventView, feed: Feed, atBoundary: (EventView) throws -> Void, visit: ((EventView) throws -> Void)?
+            _ view: EventView, feed: Feed, atBoundary: (FoldBoundary) throws -> Void, visit: ((EventView) throws -> Void)?
         ) throws {
             let seq = view.seq
             guard seq == expected else {
@@ -131,7 +139,7 @@ struct LogReader: Sendable {
             if let visit { try visit(view) }
             if seq == nextBoundary {
                 feed.settle(at: seq)
-                try atBoundary(view)
+                try atBoundary(FoldBoundary(view))
                 nextBoundary += boundaryEvery
             }
             expected += 1
@@ -139,9 +147,9 @@ struct LogReader: Sendable {
     }
 
     /// The zero-copy loop, kept synchronous so that its state is plain locals.
-    private static func scan(
+    static func scan(
         _ source: any EncodedEventSource, through: UInt64, feed: Feed, cursor: inout Cursor,
-        atBoundary: (EventView) throws -> Void, visit: ((EventView) throws -> Void)?
+        atBoundary: (FoldBoundary) throws -> Void, visit: ((EventView) throws -> Void)?
     ) throws {
         try source.scanEncodedEvents(from: cursor.expected, through: through) { bytes in
             try cursor.step(try EventView(bytes), feed: feed, atBoundary: atBoundary, visit: visit)
@@ -176,7 +184,7 @@ struct LogReader: Sendable {
     /// boundaries).
     private static func scanInParallel(
         _ source: any EncodedEventSource, through: UInt64, feeds: (Feed, Feed), cursor: inout Cursor,
-        atBoundary: (EventView) throws -> Void, visit: ((EventView) throws -> Void)?
+        atBoundary: (FoldBoundary) throws -> Void, visit: ((EventView) throws -> Void)?
     ) throws {
         let (mine, theirs) = feeds
         let helper = FoldHelper(feed: theirs)
@@ -228,7 +236,7 @@ struct LogReader: Sendable {
                 if let failure { throw failure }
                 if atBoundaryNow, let last = batch.last {
                     mine.settle(at: cursor.nextBoundary)
-                    try atBoundary(try EventView(last))
+                    try atBoundary(FoldBoundary(try EventView(last)))
                     cursor.nextBoundary += cursor.boundaryEvery
                 }
                 return true

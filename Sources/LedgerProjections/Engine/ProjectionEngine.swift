@@ -60,15 +60,28 @@ public actor ProjectionEngine {
         /// its charge): they are faster when a second core is free, slower when other work holds
         /// it (Docs/BENCHMARKS.md, "Projections"); pass 1 on a busy machine.
         public var foldThreads: Int
+        /// With two ``foldThreads``, a long fold from zero (a rebuild, a first catch-up, a replay
+        /// without snapshots; at least 200,000 events and two snapshot intervals) cuts the log into two
+        /// seq ranges instead: the views that add up (spend tables, spend per hour) are folded over
+        /// each range by its own thread and merged, while budgets, outcomes and any other projection
+        /// are folded in order by the reading thread. The states and snapshots are a single thread's.
+        /// false: the projections are split over the two threads as described above.
+        public var foldRanges: Bool {
+            get { rangeSplit.enabled }
+            set { rangeSplit.enabled = newValue }
+        }
+        /// The range split's knobs (tests force split points and shorter logs).
+        var rangeSplit = RangeSplitPolicy()
 
         public init(
             snapshotEvery: UInt64 = 32_768, snapshotBufferBytesMax: Int = 64 << 20, snapshotCandidatesMax: Int = 64,
-            foldThreads: Int = 2
+            foldThreads: Int = 2, foldRanges: Bool = true
         ) {
             self.snapshotEvery = snapshotEvery
             self.snapshotBufferBytesMax = snapshotBufferBytesMax
             self.snapshotCandidatesMax = max(snapshotCandidatesMax, 1)
             self.foldThreads = min(max(foldThreads, 1), 2)
+            rangeSplit.enabled = foldRanges
         }
     }
 
@@ -102,7 +115,7 @@ public actor ProjectionEngine {
         self.store = store
         self.snapshots = snapshots
         self.options = options
-        self.reader = LogReader(store, threads: options.foldThreads)
+        self.reader = LogReader(store, threads: options.foldThreads, ranges: options.rangeSplit)
     }
 
     // MARK: Registered projections
@@ -400,8 +413,8 @@ public actor ProjectionEngine {
             do {
                 report.eventsFolded += try await reader.fold(
                     runners, from: from, through: through, boundaryEvery: options.snapshotEvery,
-                    atBoundary: { view in
-                        do { try queueSnapshots(at: view) } catch { failures.append("\(error)") }
+                    atBoundary: { boundary in
+                        do { try queueSnapshots(at: boundary) } catch { failures.append("\(error)") }
                     })
             } catch {
                 for runner in runners { runner.reset() }
@@ -428,15 +441,16 @@ public actor ProjectionEngine {
         resumeWaiters()
     }
 
-    /// At a snapshot boundary: queues a snapshot of every runner that has folded exactly this event.
-    private func queueSnapshots(at view: EventView) throws {
-        let seq = view.seq
-        for runner in runners where runner.seq == seq {
+    /// At a snapshot boundary: queues a snapshot of every runner that has folded exactly this event
+    /// (of those the boundary is for).
+    private func queueSnapshots(at boundary: FoldBoundary) throws {
+        let seq = boundary.seq
+        for runner in runners where boundary.includes(runner) {
             let state = try encoded(runner)
             pending.append(
                 ProjectionSnapshot(
-                    name: runner.name, version: runner.version, seq: seq, recordedAt: view.recordedAt, chainHash: view.hash,
-                    state: state))
+                    name: runner.name, version: runner.version, seq: seq, recordedAt: boundary.recordedAt,
+                    chainHash: boundary.hash, state: state))
             pendingBytes += state.count
         }
         if pendingBytes >= options.snapshotBufferBytesMax {
