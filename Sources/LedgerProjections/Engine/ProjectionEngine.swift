@@ -18,8 +18,10 @@ public struct ProjectionHandle<P: Projection>: Sendable, Hashable {
 /// - **One pass.** ``catchUp()``, ``rebuild()`` and ``states(of:asOf:useSnapshots:)`` read the
 ///   log once however many projections they feed; each event is parsed once per thread and, for
 ///   projections that fold decoded events, decoded once. The built-in views are folded together
-///   (one classification and one payload read per event); a long fold over LMDB splits the
-///   projections over two threads (``Options/foldThreads``).
+///   (one classification and one payload read per event). A long fold over LMDB uses two threads
+///   (``Options/foldThreads``): from zero, by seq range — the spend tables and spend per hour are
+///   folded over each half by its own thread and merged, budgets, outcomes and other projections in
+///   order by the reading thread (``Options/foldRanges``) —, else by splitting the projections.
 /// - **Snapshots never give a wrong figure.** A snapshot is used only if its version is the
 ///   projection's, its checksums hold, and its seq, recordedAt and chain hash match this log. Any
 ///   other snapshot is reported in the result (``SnapshotRejection``) and an older one or a
@@ -53,12 +55,14 @@ public actor ProjectionEngine {
         public var snapshotBufferBytesMax: Int
         /// How many refused snapshots a query walks past (newest first) before it replays from zero.
         public var snapshotCandidatesMax: Int
-        /// 2 (the default): a fold of at least 65,536 events over a store that hands out stored
-        /// bytes (LMDB) splits its projections over two threads — still one pass over the log,
-        /// each projection folded by one thread in `seq` order, so the states are the same. 1: one
-        /// thread. Two threads cost about 1.2-2× the CPU of one (each thread reads every event and
-        /// its charge): they are faster when a second core is free, slower when other work holds
-        /// it (Docs/BENCHMARKS.md, "Projections"); pass 1 on a busy machine.
+        /// 2 (the default): a long fold over a store that hands out stored bytes (LMDB) uses two
+        /// threads — by seq range (``foldRanges``), or for folds that do not start from one seq,
+        /// from 65,536 events, by projection (each projection folded by one thread in `seq` order).
+        /// Either way the states are the same as with one thread. 1: one thread. Two threads cost
+        /// about 1.3× the CPU of one by range (the reading thread reads the second range again
+        /// for the views folded in order) and 1.2-2× by projection (each thread reads every event
+        /// and its charge): they are faster when a second core is free, slower when other work
+        /// holds it (Docs/BENCHMARKS.md, "Projections"); pass 1 on a busy machine.
         public var foldThreads: Int
         /// With two ``foldThreads``, a long fold from zero (a rebuild, a first catch-up, a replay
         /// without snapshots; at least 200,000 events and two snapshot intervals) cuts the log into two
