@@ -27,6 +27,9 @@ extension SpendBench {
         @Option(help: "Snapshot interval for the rebuild (0: no snapshots).")
         var snapshotEvery: [UInt64] = [32_768, 0]
 
+        @Option(help: "With 2 threads: split long folds by seq range (1, Options.foldRanges) or by view (0); repeat for both.")
+        var foldRanges: [Int] = [1]
+
         @Option(help: "Timed runs per configuration; the median is reported.")
         var runs = 3
 
@@ -37,8 +40,8 @@ extension SpendBench {
             try await options.run("rebuild") { report in
                 try await ProjectionBenchmarks.rebuild(
                     scratch: options.scratch, events: options.quick ? 100_000 : events, keepLog: options.keepLog,
-                    threads: threads, snapshotEvery: snapshotEvery, runs: options.quick ? 1 : runs,
-                    only: only.map { Set($0.split(separator: ",").map(String.init)) }, report: report)
+                    threads: threads, snapshotEvery: snapshotEvery, foldRanges: foldRanges.map { $0 != 0 },
+                    runs: options.quick ? 1 : runs, only: only.map { Set($0.split(separator: ",").map(String.init)) }, report: report)
             }
         }
     }
@@ -127,7 +130,8 @@ enum ProjectionBenchmarks {
     // MARK: Rebuild
 
     static func rebuild(
-        scratch: Scratch, events: Int, keepLog: Bool, threads: [Int], snapshotEvery: [UInt64], runs: Int, only: Set<String>? = nil, report: Report
+        scratch: Scratch, events: Int, keepLog: Bool, threads: [Int], snapshotEvery: [UInt64], foldRanges: [Bool] = [true], runs: Int,
+        only: Set<String>? = nil, report: Report
     ) async throws {
         var views = BuiltinViews.all
         if let only { views = (views + [NoopView() as any Projection]).filter { only.contains($0.name) } }
@@ -155,37 +159,40 @@ enum ProjectionBenchmarks {
         var hashes: [String: [String]] = [:]
         for every in snapshotEvery {
             for threadCount in threads {
-                var times: [UInt64] = []
-                var cpu: [UInt64] = []
-                var saved = 0
-                for _ in 0..<runs {
-                    let store = try LMDBEventStore.open(at: path, options: LMDBOptions(durability: .noSync))
-                    let engine = ProjectionEngine(
-                        store: store, snapshots: LMDBSnapshotStore(store),
-                        options: .init(snapshotEvery: every, foldThreads: threadCount))
-                    var readers: [() async throws -> String] = []
-                    for view in views { readers.append(try await hashReader(engine, view)) }
-                    let cpuBefore = processCPUNanos()
-                    let began = monotonicNanos()
-                    let result = try await engine.rebuild()
-                    times.append(monotonicNanos() - began)
-                    cpu.append(processCPUNanos() - cpuBefore)
-                    saved = result.snapshotsSaved
-                    guard result.seq == UInt64(events), result.snapshotFailures.isEmpty else {
-                        throw BenchError("rebuild reached \(result.seq), failures \(result.snapshotFailures)")
+                for ranges in threadCount == 1 ? [true] : foldRanges {
+                    var times: [UInt64] = []
+                    var cpu: [UInt64] = []
+                    var saved = 0
+                    for _ in 0..<runs {
+                        let store = try LMDBEventStore.open(at: path, options: LMDBOptions(durability: .noSync))
+                        let engine = ProjectionEngine(
+                            store: store, snapshots: LMDBSnapshotStore(store),
+                            options: .init(snapshotEvery: every, foldThreads: threadCount, foldRanges: ranges))
+                        var readers: [() async throws -> String] = []
+                        for view in views { readers.append(try await hashReader(engine, view)) }
+                        let cpuBefore = processCPUNanos()
+                        let began = monotonicNanos()
+                        let result = try await engine.rebuild()
+                        times.append(monotonicNanos() - began)
+                        cpu.append(processCPUNanos() - cpuBefore)
+                        saved = result.snapshotsSaved
+                        guard result.seq == UInt64(events), result.snapshotFailures.isEmpty else {
+                            throw BenchError("rebuild reached \(result.seq), failures \(result.snapshotFailures)")
+                        }
+                        var digests: [String] = []
+                        for reader in readers { digests.append(try await reader()) }
+                        hashes["\(every)/\(threadCount)/\(ranges)"] = digests
+                        store.close()
                     }
-                    var digests: [String] = []
-                    for reader in readers { digests.append(try await reader()) }
-                    hashes["\(every)/\(threadCount)"] = digests
-                    store.close()
+                    var figure = medianFigure(
+                        (only == nil ? "rebuild all built-in views" : "rebuild \(views.map(\.name).joined(separator: "+"))") + ", \(threadCount) thread\(threadCount == 1 ? "" : "s"), "
+                            + (threadCount == 1 ? "" : ranges ? "by range, " : "by view, ")
+                            + (every == 0 ? "no snapshots" : "snapshot every \(Format.count(Int(every)))"),
+                        events: events, times)
+                    figure.cpuNanos = cpu.sorted()[cpu.count / 2]
+                    figure.note = (figure.note ?? "") + "; \(saved) snapshots written"
+                    report.add(Row(figure: figure, ceiling: ceiling, target: rebuildTarget))
                 }
-                var figure = medianFigure(
-                    (only == nil ? "rebuild all built-in views" : "rebuild \(views.map(\.name).joined(separator: "+"))") + ", \(threadCount) thread\(threadCount == 1 ? "" : "s"), "
-                        + (every == 0 ? "no snapshots" : "snapshot every \(Format.count(Int(every)))"),
-                    events: events, times)
-                figure.cpuNanos = cpu.sorted()[cpu.count / 2]
-                figure.note = (figure.note ?? "") + "; \(saved) snapshots written"
-                report.add(Row(figure: figure, ceiling: ceiling, target: rebuildTarget))
             }
         }
         // Every configuration must give the same states.
