@@ -56,11 +56,12 @@ extension ParallelFoldTests {
     /// An engine over `ledger` whose folds split by range from 1,000 events on, at `split` if given.
     static func engine(
         _ ledger: TestLedger, threads: Int, ranges: Bool = true, split: UInt64? = nil, every: UInt64,
-        snapshots: any SnapshotStore = InMemorySnapshotStore()
+        snapshots: any SnapshotStore = InMemorySnapshotStore(), keptBytesMax: Int? = nil
     ) -> ProjectionEngine {
         var options = ProjectionEngine.Options(snapshotEvery: every, foldThreads: threads, foldRanges: ranges)
         options.rangeSplit.eventCountMin = 1_000
         options.rangeSplit.splitAt = split
+        if let keptBytesMax { options.rangeSplit.keptBytesMax = keptBytesMax }
         return ProjectionEngine(store: ledger.store, snapshots: snapshots, options: options)
     }
 
@@ -68,10 +69,11 @@ extension ParallelFoldTests {
     /// everything it left.
     static func rebuild(
         _ ledger: TestLedger, threads: Int, ranges: Bool = true, split: UInt64? = nil, every: UInt64,
-        projections: [any Projection] = projections
+        projections: [any Projection] = projections, keptBytesMax: Int? = nil
     ) async throws -> RebuildOutcome {
         let store = InMemorySnapshotStore()
-        let engine = engine(ledger, threads: threads, ranges: ranges, split: split, every: every, snapshots: store)
+        let engine = engine(
+            ledger, threads: threads, ranges: ranges, split: split, every: every, snapshots: store, keptBytesMax: keptBytesMax)
         try await engine.register(projections)
         let report = try await engine.rebuild()
         #expect(report.snapshotFailures.isEmpty)
@@ -155,6 +157,32 @@ extension ParallelFoldTests {
         let table = try await Self.engine(ledger, threads: 2, split: 2_000, every: 0)
             .state(of: SpendByDimension(.agent), asOf: .head, useSnapshots: false).state
         #expect(table.overflowed)
+    }
+
+    /// A helper that stops keeping its states (memory bound) leaves the rest of the second range to
+    /// be folded in order after the merge: the same states, snapshots and checkpoints.
+    @Test func aHelperPastItsMemoryBound_givesTheSameRebuild() async throws {
+        let ledger = try TestLedger(.lmdb)
+        try await ledger.append(rangeTestEvents(8_000, seed: 31), seed: 12)
+        let head = try await ledger.store.head().seq
+        let spend: [any Projection] = SpendDimension.allCases.map { SpendByDimension($0) } + [SpendPerHour()]
+        for projections in [Self.projections, spend] {
+            let reference = try await Self.rebuild(ledger, threads: 1, every: 600, projections: projections)
+            // Nothing kept; the first few boundaries kept; all kept (about 15 kB per boundary here).
+            for keptBytesMax in [0, 40_000, 200_000] {
+                for split: UInt64? in [nil, 3_000, head - 700] {
+                    let refused = LogReader.rangeMergesRefused.load(ordering: .relaxed)
+                    let ranged = try await Self.rebuild(
+                        ledger, threads: 2, split: split, every: 600, projections: projections, keptBytesMax: keptBytesMax)
+                    #expect(ranged == reference, "kept at most \(keptBytesMax) bytes, split \(split.map(String.init) ?? "default")")
+                    if keptBytesMax == 0 { #expect(LogReader.rangeMergesRefused.load(ordering: .relaxed) > refused) }
+                }
+            }
+            let replay = try await Self.engine(ledger, threads: 2, every: 0, keptBytesMax: 0)
+                .states(of: projections, asOf: .head, useSnapshots: false)
+            let single = try await Self.engine(ledger, threads: 1, every: 0).states(of: projections, asOf: .head, useSnapshots: false)
+            #expect(replay.map(\.result.stateHash) == single.map(\.result.stateHash))
+        }
     }
 
     /// A catch-up from zero splits by range; one that resumes from snapshots (runners at different

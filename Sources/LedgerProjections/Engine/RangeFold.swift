@@ -47,6 +47,10 @@ struct RangeSplitPolicy: Sendable, Hashable {
     var firstShare = 0.3
     /// A forced last seq of the first range (tests); nil: from `firstShare`.
     var splitAt: UInt64?
+    /// The most the helper keeps of copies of its states at the second range's boundaries
+    /// (approximate bytes). Beyond it the helper stops, and the rest of the second range is folded
+    /// in order after the merge: memory stays bounded for views with very many keys.
+    var keptBytesMax = 256 << 20
 }
 
 /// The plan of a range-split fold: which runners add up and where the log is cut.
@@ -58,6 +62,8 @@ struct RangePlan {
     /// Every other runner (budgets, outcomes, any other projection): folded in seq order over the
     /// whole fold by the reading thread.
     let ordered: [ProjectionRunner]
+    /// See ``RangeSplitPolicy/keptBytesMax``.
+    let keptBytesMax: Int
 
     /// The plan for folding `start...through` into `runners`, or nil when the fold should not be
     /// split: disabled, shorter than the policy's minimum or than two snapshot intervals, runners
@@ -73,6 +79,7 @@ struct RangePlan {
         let share = ordered.isEmpty ? 0.5 : min(max(policy.firstShare, 0), 1)
         let cut = policy.splitAt ?? (start - 1 + UInt64(Double(count) * share))
         split = min(max(cut, start), through - 1)
+        keptBytesMax = policy.keptBytesMax
     }
 }
 
@@ -94,6 +101,14 @@ enum AdditiveState {
         case .spend(_, let state): self = .spend(state.pointee)
         case .hourly(let state): self = .hourly(state.pointee)
         default: preconditionFailure("\(runner.name) does not add up")
+        }
+    }
+
+    /// About how many bytes the state holds (rows, keys and index).
+    var approximateBytes: Int {
+        switch self {
+        case .spend(let table): table.count * (SpendRow.encodedBytes + 32) + table.keys.arena.count
+        case .hourly(let hours): hours.hours.count * (SpendRow.encodedBytes + 40)
         }
     }
 
@@ -151,8 +166,9 @@ extension LogReader {
     /// this thread snapshots the ordered runners at each boundary as it passes it, and the helper
     /// keeps a copy of its additive states and the boundary's position (seq, recordedAt, chain
     /// hash). After the merge, each kept copy is added to the first range's final states — the
-    /// additive state at that boundary — and snapshotted with that position. (A copy costs the
-    /// size of the tables once per boundary; they are dropped once merged.)
+    /// additive state at that boundary — and snapshotted with that position. A copy costs the size
+    /// of the tables once per boundary; past ``RangeSplitPolicy/keptBytesMax`` the helper stops and
+    /// the rest of the second range is folded in order after the merge, as for an inexact merge.
     ///
     /// The states are those of a single-threaded fold (``ProjectionResult/stateHash``), which
     /// `ParallelFoldTests` checks at several sizes and split points.
@@ -163,7 +179,7 @@ extension LogReader {
         rangeFolds.add(1, ordering: .relaxed)
         let worker = RangeWorker(
             source: source, runners: plan.additive.map { ProjectionRunner.make($0.projection) }, from: plan.split + 1,
-            through: through, boundaryEvery: cursor.boundaryEvery)
+            through: through, boundaryEvery: cursor.boundaryEvery, keptBytesMax: plan.keptBytesMax)
         var failure: (any Error)?
         var firstRangeDone = false
         do {
@@ -180,23 +196,29 @@ extension LogReader {
             worker.cancel()
             failure = error
         }
-        let reached: UInt64
-        let kept: [RangeWorker.Kept]
+        let result: RangeWorker.Result
         do {
-            (reached, kept) = try worker.finish()
+            result = try worker.finish()
         } catch {
             throw failure ?? error
         }
         if let failure { throw failure }
         guard firstRangeDone else { return }  // the log ends in the first range
-        if plan.ordered.isEmpty {
-            cursor.expected = reached + 1
-        } else if reached != cursor.expected - 1 {
-            throw LedgerError(
-                .corrupted, "the log ended at seq \(reached) for one thread and \(cursor.expected - 1) for the other",
-                seq: min(reached, cursor.expected - 1) + 1)
+        let kept = result.kept
+        // The last seq of the fold: known from this thread's second pass, or from a helper that finished.
+        var end: UInt64?
+        if !plan.ordered.isEmpty {
+            end = cursor.expected - 1
+            if result.complete, result.reached != cursor.expected - 1 {
+                throw LedgerError(
+                    .corrupted, "the log ended at seq \(result.reached) for one thread and \(cursor.expected - 1) for the other",
+                    seq: min(result.reached, cursor.expected - 1) + 1)
+            }
+        } else if result.complete {
+            end = result.reached
+            cursor.expected = result.reached + 1
         }
-        guard reached > plan.split else { return }
+        if let end, end <= plan.split { return }
 
         // Merge: the first range's states plus the second range's at each kept position, in order.
         let additive = plan.additive
@@ -218,20 +240,24 @@ extension LogReader {
                 try atBoundary(FoldBoundary(seq: entry.seq, recordedAt: entry.recordedAt, hash: entry.hash, only: additive))
             }
         }
-        if mergedThrough < reached {
+        if end.map({ mergedThrough < $0 }) ?? true {
             rangeMergesRefused.add(1, ordering: .relaxed)
-            // A merge that might not be exact: fold the rest in order from the last exact state.
+            // A merge that might not be exact, or a helper that stopped keeping its states: fold the
+            // rest in order from the last merged state.
             var again = Cursor(
                 expected: mergedThrough + 1, boundaryEvery: cursor.boundaryEvery,
                 nextBoundary: cursor.boundaryEvery == 0
                     ? .max : ((mergedThrough + cursor.boundaryEvery) / cursor.boundaryEvery) * cursor.boundaryEvery)
             try scan(
-                source, through: reached, feed: Feed(additive), cursor: &again,
+                source, through: end ?? through, feed: Feed(additive), cursor: &again,
                 atBoundary: { try atBoundary($0.only(additive)) },
                 visit: nil)
-            guard again.expected == reached + 1 else {
-                throw LedgerError(
-                    .corrupted, "the log ended at seq \(again.expected - 1) below seq \(reached)", seq: again.expected)
+            if let end {
+                guard again.expected == end + 1 else {
+                    throw LedgerError(.corrupted, "the log ended at seq \(again.expected - 1) below seq \(end)", seq: again.expected)
+                }
+            } else {
+                cursor.expected = again.expected
             }
         }
     }
@@ -252,19 +278,35 @@ private final class RangeWorker: @unchecked Sendable {
         let states: [AdditiveState]
     }
 
+    /// What the helper did: the last seq it folded, its kept states in seq order (the last one at
+    /// `reached` when `complete`), and whether it folded the whole second range (false: it stopped
+    /// at `keptBytesMax`).
+    struct Result {
+        let reached: UInt64
+        let kept: [Kept]
+        let complete: Bool
+    }
+
     private let source: any EncodedEventSource
     private let runners: [ProjectionRunner]
     private let from: UInt64
     private let through: UInt64
     private let boundaryEvery: UInt64
+    private let keptBytesMax: Int
+    private var keptBytes = 0
+    private var complete = true
     private let done = DispatchSemaphore(value: 0)
     private let cancelled = Atomic<Bool>(false)
     private var reached: UInt64 = 0
     private var kept: [Kept] = []
     private var failure: (any Error)?
 
-    init(source: any EncodedEventSource, runners: [ProjectionRunner], from: UInt64, through: UInt64, boundaryEvery: UInt64) {
+    init(
+        source: any EncodedEventSource, runners: [ProjectionRunner], from: UInt64, through: UInt64, boundaryEvery: UInt64,
+        keptBytesMax: Int
+    ) {
         self.source = source
+        self.keptBytesMax = keptBytesMax
         self.runners = runners
         self.from = from
         self.through = through
@@ -281,11 +323,22 @@ private final class RangeWorker: @unchecked Sendable {
     /// Asks the helper to stop early (the fold failed).
     func cancel() { cancelled.store(true, ordering: .relaxed) }
 
-    /// Waits for the helper: the last seq it folded and the kept states (the last entry is the end).
-    func finish() throws -> (reached: UInt64, kept: [Kept]) {
+    /// Waits for the helper and returns what it did.
+    func finish() throws -> Result {
         done.wait()
         if let failure { throw failure }
-        return (reached, kept)
+        return Result(reached: reached, kept: kept, complete: complete)
+    }
+
+    /// A copy of the states, or nil (and the helper stops) once the copies would pass `keptBytesMax`.
+    private func keep() -> [AdditiveState]? {
+        let states = runners.map { AdditiveState(of: $0) }
+        keptBytes += states.reduce(0) { $0 + $1.approximateBytes }
+        guard keptBytes <= keptBytesMax else {
+            complete = false
+            return nil
+        }
+        return states
     }
 
     private func run() {
@@ -303,20 +356,20 @@ private final class RangeWorker: @unchecked Sendable {
                 expected += 1
                 if seq == nextBoundary {
                     nextBoundary += boundaryEvery
-                    kept.append(
-                        Kept(
-                            seq: seq, recordedAt: view.recordedAt, hash: view.hash, isBoundary: true,
-                            states: runners.map { AdditiveState(of: $0) }))
+                    guard let states = keep() else { return false }
+                    kept.append(Kept(seq: seq, recordedAt: view.recordedAt, hash: view.hash, isBoundary: true, states: states))
                 }
                 return !cancelled.load(ordering: .relaxed)
             }
             reached = expected - 1
-            if reached >= from, kept.last?.seq != reached {
+            if complete, reached >= from, kept.last?.seq != reached {
                 // Not a boundary: its position is never used.
-                kept.append(
-                    Kept(
-                        seq: reached, recordedAt: LedgerTime(nanosecondsSinceEpoch: 0), hash: .genesis, isBoundary: false,
-                        states: runners.map { AdditiveState(of: $0) }))
+                if let states = keep() {
+                    kept.append(
+                        Kept(
+                            seq: reached, recordedAt: LedgerTime(nanosecondsSinceEpoch: 0), hash: .genesis, isBoundary: false,
+                            states: states))
+                }
             }
         } catch {
             failure = error
