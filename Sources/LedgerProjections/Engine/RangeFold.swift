@@ -158,7 +158,7 @@ extension LogReader {
     /// partial sum): the merge is then abandoned at that point and the rest of the second range is
     /// folded again, in order, on this thread. Known limit: a row whose running sum leaves Int64
     /// inside the second range and comes back while neither range nor the merge overflows (a key
-    /// above ±9.2 × 10^18 nano-dollars or tokens and back, which needs negative charges) would
+    /// above ±9.2 × 10^18 nano-dollars or tokens and back, which needs negative amounts) would
     /// merge without `overflowed` set where one fold sets it; its figures are the same.
     ///
     /// **Snapshots.** The snapshots are exactly a sequential fold's: every boundary in the first
