@@ -70,33 +70,44 @@ public struct UsageRecorded: SpendEvent {
     static let fixedBytes = UsageFigures.fixedBytes
 
     public func encodePayload() -> (encoding: PayloadEncoding, bytes: [UInt8]) {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(Self.fixedBytes + 16 + 2 + (priceEntry?.utf8.count ?? 0))
-        var flags: UInt8 = 0
-        if reservation != nil { flags |= 1 }
-        if priceEntry != nil { flags |= 2 }
-        bytes.append(kind.rawValue)
-        bytes.append(flags)
-        bytes.append(0)
-        bytes.append(0)
-        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) } }
-        put(toolCalls)
-        put(retry)
-        put(latencyMs)
-        put(cost.nanos)
-        put(inputTokens)
-        put(outputTokens)
-        put(cachedTokens)
-        put(cacheWriteTokens)
-        put(reasoningTokens)
-        if let reservation {
-            put(reservation.high)
-            put(reservation.low)
-        }
-        if let priceEntry {
-            let utf8 = Array(priceEntry.utf8.prefix(Int(UInt16.max)))
-            put(UInt16(utf8.count))
-            bytes.append(contentsOf: utf8)
+        // One allocation, fields stored in place (this runs once per ingested record).
+        let entry = priceEntry.map { $0.utf8.prefix(Int(UInt16.max)) }
+        let count = Self.fixedBytes + (reservation == nil ? 0 : 16) + (entry.map { 2 + $0.count } ?? 0)
+        let bytes = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            var offset = 0
+            func put<T: FixedWidthInteger>(_ value: T) {
+                raw.storeBytes(of: value.littleEndian, toByteOffset: offset, as: T.self)
+                offset += MemoryLayout<T>.size
+            }
+            var flags: UInt8 = 0
+            if reservation != nil { flags |= 1 }
+            if priceEntry != nil { flags |= 2 }
+            put(kind.rawValue)
+            put(flags)
+            put(UInt16(0))
+            put(toolCalls)
+            put(retry)
+            put(latencyMs)
+            put(cost.nanos)
+            put(inputTokens)
+            put(outputTokens)
+            put(cachedTokens)
+            put(cacheWriteTokens)
+            put(reasoningTokens)
+            if let reservation {
+                put(reservation.high)
+                put(reservation.low)
+            }
+            if let entry {
+                put(UInt16(entry.count))
+                for byte in entry {
+                    raw[offset] = byte
+                    offset += 1
+                }
+            }
+            precondition(offset == count, "the usage payload's size")
+            initialized = count
         }
         return (.binary, bytes)
     }

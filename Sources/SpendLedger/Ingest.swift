@@ -350,7 +350,7 @@ extension Ledger {
     /// touches (see ``SpendCoordinator/record(_:)``): a larger chunk spreads those over more records.
     /// The events are moved out of `prepared` chunk by chunk, not copied (pass it with `consume`
     /// when it is not used after), and each chunk's memory is given back once it is appended.
-    public func ingest(_ prepared: consuming PreparedIngest, chunkSize: Int = 16_384) async throws -> IngestSummary {
+    public func ingest(_ prepared: consuming PreparedIngest, chunkSize: Int = 32_768) async throws -> IngestSummary {
         precondition(chunkSize > 0 && chunkSize <= Limits.batchEventCountMax, "an ingest chunk must fit one batch")
         var summary = IngestSummary()
         summary.recordsRead = prepared.recordsRead

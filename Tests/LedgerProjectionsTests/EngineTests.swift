@@ -200,9 +200,9 @@ extension ProjectionEngine {
         for projection in projections {
             let seqs = firstSnapshots.snapshotSeqs(named: projection.name)
             #expect(seqs == [20_000, 40_000, 60_000])
-            #expect(try secondSnapshots.snapshotSeqs(named: projection.name) == seqs)
+            #expect(secondSnapshots.snapshotSeqs(named: projection.name) == seqs)
             for seq in seqs {
-                #expect(try firstSnapshots.snapshot(named: projection.name, atOrBefore: seq) == secondSnapshots.snapshot(named: projection.name, atOrBefore: seq))
+                #expect(firstSnapshots.snapshot(named: projection.name, atOrBefore: seq) == secondSnapshots.snapshot(named: projection.name, atOrBefore: seq))
             }
         }
     }

@@ -82,7 +82,7 @@ extension ParallelFoldTests {
             outcome.stateHashes[projection.name] = try await engine.stateOfRegistered(projection.name)
             let seqs = store.snapshotSeqs(named: projection.name)
             outcome.snapshotSeqs[projection.name] = seqs
-            outcome.snapshots[projection.name] = try seqs.map { try store.snapshot(named: projection.name, atOrBefore: $0) }
+            outcome.snapshots[projection.name] = seqs.map { store.snapshot(named: projection.name, atOrBefore: $0) }
             outcome.checkpoints[projection.name] = try store.checkpoint(named: projection.name)
         }
         return outcome

@@ -49,8 +49,8 @@ import Testing
         defer { store.close() }
         let byAgent = try await ProjectionEngine(store: store).state(of: SpendByDimension(.agent), asOf: .head)
         #expect(byAgent.state.total.cost == summary.tally.spent)
-        #expect(try await store.verify().isIntact)
-        #expect(try await store.head() == summary.head)
+        #expect(try store.verify().isIntact)
+        #expect(try store.head() == summary.head)
         #expect(lines.text.contains("spend by agent"))
         let html = try String(contentsOfFile: directory.child("incident.html"), encoding: .utf8)
         #expect(html.contains("<svg"))

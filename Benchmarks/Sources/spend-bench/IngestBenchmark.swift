@@ -311,7 +311,7 @@ extension SpendBench {
         @Option(help: "Stores to ingest into: null, memory, nosync, fsync (repeat; default all four).")
         var store: [String] = []
         @Option(help: "Events per atomic chunk (Ledger.ingest's chunkSize).")
-        var chunk = 16_384
+        var chunk = 32_768
         @Option(help: "Run each step this many times and keep the run with the least CPU (for a busy machine).")
         var repeats = 1
         @Option(help: "Threads that parse and price the file (PreparedIngest.add(reading:threads:)).")
