@@ -131,30 +131,29 @@ enum RawLMDB {
     }
 
     static func write(_ path: String, database: String, key: [UInt8], value: [UInt8]) throws {
-        var env: OpaquePointer?
-        try check(mdb_env_create(&env))
-        defer { mdb_env_close(env) }
-        mdb_env_set_maxdbs(env, 8)
-        try check(mdb_env_open(env, path, 0, 0o644))
-        var txn: OpaquePointer?
-        try check(mdb_txn_begin(env, nil, 0, &txn))
-        var dbi: MDB_dbi = 0
-        try check(mdb_dbi_open(txn, database, UInt32(MDB_CREATE), &dbi))
-        var keyBytes = key
-        var valueBytes = value
-        let rc = keyBytes.withUnsafeMutableBytes { k in
-            valueBytes.withUnsafeMutableBytes { v in
-                var kv = MDB_val(mv_size: k.count, mv_data: k.baseAddress)
-                var vv = MDB_val(mv_size: v.count, mv_data: v.baseAddress)
-                return mdb_put(txn, dbi, &kv, &vv, 0)
+        try withDatabase(path, database, create: true) { txn, dbi in
+            var keyBytes = key
+            var valueBytes = value
+            return keyBytes.withUnsafeMutableBytes { k in
+                valueBytes.withUnsafeMutableBytes { v in
+                    var kv = MDB_val(mv_size: k.count, mv_data: k.baseAddress)
+                    var vv = MDB_val(mv_size: v.count, mv_data: v.baseAddress)
+                    return mdb_put(txn, dbi, &kv, &vv, 0)
+                }
             }
         }
-        try check(rc)
-        try check(mdb_txn_commit(txn))
     }
 
     /// Deletes `database` from the environment at `path`.
     static func drop(_ path: String, database: String) throws {
+        try withDatabase(path, database, create: false) { txn, dbi in mdb_drop(txn, dbi, 1) }
+    }
+
+    /// Runs `body` (an LMDB call; its return code is checked) in a write transaction on `database`,
+    /// then commits.
+    private static func withDatabase(
+        _ path: String, _ database: String, create: Bool, _ body: (OpaquePointer?, MDB_dbi) -> Int32
+    ) throws {
         var env: OpaquePointer?
         try check(mdb_env_create(&env))
         defer { mdb_env_close(env) }
@@ -163,8 +162,8 @@ enum RawLMDB {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(env, nil, 0, &txn))
         var dbi: MDB_dbi = 0
-        try check(mdb_dbi_open(txn, database, 0, &dbi))
-        try check(mdb_drop(txn, dbi, 1))
+        try check(mdb_dbi_open(txn, database, create ? UInt32(MDB_CREATE) : 0, &dbi))
+        try check(body(txn, dbi))
         try check(mdb_txn_commit(txn))
     }
 

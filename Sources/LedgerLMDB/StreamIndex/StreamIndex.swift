@@ -302,17 +302,7 @@ final class StreamIndex: @unchecked Sendable {
         key.reserveCapacity(Limits.streamNameBytesMax + 9)
         for entry in entries {
             IndexKeys.streamKey(entry.stream, version: entry.version, into: &key)
-            let stored = entry.seq.littleEndian
-            var seq = stored
-            let rc = key.withUnsafeMutableBytes { keyRaw in
-                withUnsafeMutableBytes(of: &seq) { valueRaw in
-                    var k = MDB_val(mv_size: keyRaw.count, mv_data: keyRaw.baseAddress)
-                    var v = MDB_val(mv_size: 8, mv_data: valueRaw.baseAddress)
-                    let rc = mdb_cursor_put(cursor, &k, &v, UInt32(MDB_NOOVERWRITE))
-                    if rc == MDB_KEYEXIST, v.mv_size == 8, v.mv_data.loadUnaligned(as: UInt64.self) == stored { return MDB_SUCCESS }
-                    return rc
-                }
-            }
+            let rc = key.withUnsafeMutableBytes { Self.put(entry.seq, at: $0, cursor: cursor) }
             if rc == MDB_KEYEXIST {
                 throw LedgerError(.corrupted, "the stream index already maps \(entry.stream) version \(entry.version) to another event")
             }
@@ -324,17 +314,7 @@ final class StreamIndex: @unchecked Sendable {
         cursorOpen = true
         for entry in idEntries {
             var key = IndexKeys.id(entry.id)
-            let stored = entry.seq.littleEndian
-            var seq = stored
-            let rc = withUnsafeMutableBytes(of: &key) { keyRaw in
-                withUnsafeMutableBytes(of: &seq) { valueRaw in
-                    var k = MDB_val(mv_size: 16, mv_data: keyRaw.baseAddress)
-                    var v = MDB_val(mv_size: 8, mv_data: valueRaw.baseAddress)
-                    let rc = mdb_cursor_put(cursor, &k, &v, UInt32(MDB_NOOVERWRITE))
-                    if rc == MDB_KEYEXIST, v.mv_size == 8, v.mv_data.loadUnaligned(as: UInt64.self) == stored { return MDB_SUCCESS }
-                    return rc
-                }
-            }
+            let rc = withUnsafeMutableBytes(of: &key) { Self.put(entry.seq, at: $0, cursor: cursor) }
             if rc == MDB_KEYEXIST {
                 throw LedgerError(.corrupted, "the id index already maps \(entry.id) to another event than seq \(entry.seq)")
             }
@@ -345,6 +325,21 @@ final class StreamIndex: @unchecked Sendable {
         try putWatermark(through, hash: hash, in: txn)
         committed = true  // mdb_txn_commit frees the transaction whatever it returns
         try LMDBResult.check(mdb_txn_commit(txn), "committing the stream index through seq \(through)")
+    }
+
+    /// Puts `key` -> `seq` through `cursor`, never overwriting: an entry already there with the
+    /// same seq is success (a crash between an index commit and the tail's drop re-offers it);
+    /// another seq is `MDB_KEYEXIST`.
+    private static func put(_ seq: UInt64, at key: UnsafeMutableRawBufferPointer, cursor: OpaquePointer?) -> Int32 {
+        let stored = seq.littleEndian
+        var value = stored
+        return withUnsafeMutableBytes(of: &value) { valueRaw in
+            var k = MDB_val(mv_size: key.count, mv_data: key.baseAddress)
+            var v = MDB_val(mv_size: 8, mv_data: valueRaw.baseAddress)
+            let rc = mdb_cursor_put(cursor, &k, &v, UInt32(MDB_NOOVERWRITE))
+            if rc == MDB_KEYEXIST, v.mv_size == 8, v.mv_data.loadUnaligned(as: UInt64.self) == stored { return MDB_SUCCESS }
+            return rc
+        }
     }
 
     /// Empties the index (it is ahead of its log, belongs to another one, or has no ids), creating
