@@ -27,6 +27,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let clock: any LedgerClock
     private let notifier: HeadNotifier
     private let indexer: StreamIndexer
+    /// Stream versions committed by earlier transactions; the writer thread's only.
+    private let committedVersions = CommittedVersions()
     private let lock = ConditionLock()
     private var pending: [Request] = []
     private var state = State.running
@@ -123,7 +125,8 @@ final class GroupCommitWriter: @unchecked Sendable {
             var transaction: WriteTransaction
             do {
                 let streams = StreamPositionReader(tail: indexer.tail, index: indexer.index)
-                transaction = try WriteTransaction(environment: environment, txn: txn, streams: streams, now: clock.now())
+                transaction = try WriteTransaction(
+                    environment: environment, txn: txn, streams: streams, committed: committedVersions, now: clock.now())
             } catch {
                 mdb_txn_abort(txn)
                 failAll(&outcomes, error)
@@ -207,6 +210,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 "a group commit must extend the log without gaps")
             committedHead = transaction.head
             indexer.tail.append(transaction.written, head: transaction.head)
+            committedVersions.absorb(transaction.streamVersions)
             break
         }
         if let committedHead { notifier.publish(committedHead.seq) }
