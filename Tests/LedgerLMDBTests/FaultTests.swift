@@ -203,10 +203,15 @@ struct TmpfsMount {
 
     init(sizeBytes: Int) throws {
         let directory = try TemporaryDirectory("tmpfs")
-        path = directory.path
+        try self.init(sizeBytes: sizeBytes, at: directory.path)
+    }
+
+    /// A tmpfs mounted on `path`, an existing directory (removed again by ``unmount()``).
+    init(sizeBytes: Int, at path: String) throws {
+        self.path = path
         let result = try Shell.run("mount", "-t", "tmpfs", "-o", "size=\(sizeBytes)", "tmpfs", path)
         guard result.status == 0 else {
-            directory.remove()
+            try? FileManager.default.removeItem(atPath: path)
             throw LedgerError(.storage, "mount failed: \(result.error)")
         }
     }

@@ -102,11 +102,7 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let events = Self.events(0..<120)
-        do {
-            let store = try LMDBEventStore.open(at: directory.path)
-            try await store.append(events)
-            store.close()
-        }
+        try await makeLedger(at: directory.path, events)
         try RawLMDB.write(directory.path, database: "meta", key: "format", value: withUnsafeBytes(of: UInt32(2).littleEndian) { Array($0) })
         try RawLMDB.write(directory.path, database: "ids", key: [UInt8](repeating: 7, count: 16), value: [1, 0, 0, 0, 0, 0, 0, 0])
         try RawLMDB.drop(directory.child("index"), database: "ids")
@@ -135,11 +131,7 @@ import Testing
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let events = Self.events(0..<40)
-        do {
-            let store = try LMDBEventStore.open(at: directory.path)
-            try await store.append(events)
-            store.close()
-        }
+        try await makeLedger(at: directory.path, events)
         let id = events[4].id
         let key = withUnsafeBytes(of: (id.high.bigEndian, id.low.bigEndian)) { Array($0) }
         try RawLMDB.write(directory.child("index"), database: "ids", key: key, value: withUnsafeBytes(of: UInt64(9).littleEndian) { Array($0) })

@@ -125,6 +125,13 @@ import Testing
 }
 
 /// Writes with the raw LMDB API, to build environments SpendLedger did not write.
+/// A ledger at `path` holding `events`, closed again.
+func makeLedger(at path: String, _ events: [ProposedEvent]) async throws {
+    let store = try LMDBEventStore.open(at: path)
+    defer { store.close() }
+    try await store.append(events)
+}
+
 enum RawLMDB {
     static func write(_ path: String, database: String, key: String, value: [UInt8]) throws {
         try write(path, database: database, key: Array(key.utf8), value: value)

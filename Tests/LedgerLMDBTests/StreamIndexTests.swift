@@ -94,11 +94,7 @@ import Testing
     @Test func expectedVersions_holdAcrossTheIndexAndTheTail() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        do {
-            let store = try LMDBEventStore.open(at: directory.path)
-            try await store.append(Self.events(0..<10, streams: 1))
-            store.close()
-        }
+        try await makeLedger(at: directory.path, Self.events(0..<10, streams: 1))
         let store = try LMDBEventStore.open(at: directory.path)
         defer { store.close() }
         // Version 10 is in the index only.
@@ -133,9 +129,7 @@ import Testing
     @Test func aDeletedIndex_isRebuiltFromTheLog() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let store = try LMDBEventStore.open(at: directory.path)
-        try await store.append(Self.events(0..<500, streams: 13))
-        store.close()
+        try await makeLedger(at: directory.path, Self.events(0..<500, streams: 13))
         try FileManager.default.removeItem(atPath: directory.child("index"))
         let reader = try LMDBEventStore.open(at: directory.path, options: LMDBOptions(readOnly: true))
         try Self.expectStreamsMatchLog(reader, streams: 13)  // no index at all: a scan, still exact
@@ -152,9 +146,7 @@ import Testing
         let first = directory.child("first")
         let second = directory.child("second")
         for (path, streams) in [(first, 3), (second, 5)] {
-            let store = try LMDBEventStore.open(at: path)
-            try await store.append(Self.events(0..<200, streams: streams))
-            store.close()
+            try await makeLedger(at: path, Self.events(0..<200, streams: streams))
         }
         // Same length, different events: the watermark's chain hash tells them apart.
         try FileManager.default.removeItem(atPath: first + "/index")
@@ -171,9 +163,7 @@ import Testing
         let short = directory.child("short")
         let long = directory.child("long")
         for (path, count) in [(short, 100), (long, 300)] {
-            let store = try LMDBEventStore.open(at: path)
-            try await store.append(Self.events(0..<count, streams: 4))
-            store.close()
+            try await makeLedger(at: path, Self.events(0..<count, streams: 4))
         }
         try FileManager.default.removeItem(atPath: short + "/index")
         try FileManager.default.copyItem(atPath: long + "/index", toPath: short + "/index")
@@ -191,9 +181,7 @@ import Testing
     @Test func aDamagedIndexEntry_failsVerification() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let store = try LMDBEventStore.open(at: directory.path)
-        try await store.append(Self.events(0..<20, streams: 2))
-        store.close()
+        try await makeLedger(at: directory.path, Self.events(0..<20, streams: 2))
         // Point run:r0 version 1 at seq 2 (which is run:r1's).
         var key = Array("run:r0".utf8) + [0]
         withUnsafeBytes(of: UInt64(1).bigEndian) { key.append(contentsOf: $0) }
@@ -208,9 +196,7 @@ import Testing
     @Test func aFormat1Ledger_isUpgradedWhenOpenedForWriting() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
-        let store = try LMDBEventStore.open(at: directory.path)
-        try await store.append(Self.events(0..<100, streams: 6))
-        store.close()
+        try await makeLedger(at: directory.path, Self.events(0..<100, streams: 6))
         // Make it look like format 1: the marker, an old in-environment stream index, no index/.
         try RawLMDB.write(directory.path, database: "meta", key: "format", value: withUnsafeBytes(of: UInt32(1).littleEndian) { Array($0) })
         try RawLMDB.write(directory.path, database: "streams", key: Array("run:r0".utf8), value: [1, 2, 3])
@@ -221,5 +207,43 @@ import Testing
         upgraded.close()
         let stat = try await offPool { [path = directory.path] in try Shell.run("mdb_stat", "-a", path) }
         #expect(!stat.output.contains("Status of streams"))
+    }
+
+    /// The disk under `index/` fills up while the log's does not: the indexer cannot write, but
+    /// appends are still acknowledged durably (the tail holds what the index lacks, up to
+    /// `Limits.streamIndexLagEventCountMax`), reads stay exact, and once there is room again the
+    /// next writer rebuilds the index from the log.
+    @Test(.enabled(if: TmpfsMount.isAvailable, "mounting a small tmpfs needs root"))
+    func aFullDiskUnderTheIndex_losesNothing_andTheIndexIsRebuiltLater() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let indexPath = directory.child("index")
+        try FileManager.default.createDirectory(atPath: indexPath, withIntermediateDirectories: false)
+        let mount = try TmpfsMount(sizeBytes: 256 << 10, at: indexPath)
+        var mounted = true
+        defer { if mounted { mount.unmount() } }
+        let store = try LMDBEventStore.open(at: directory.path)
+        var appended = 0
+        for batch in 0..<40 {
+            try await store.append(Self.events(batch * 500..<(batch + 1) * 500, streams: 97))
+            appended += 500
+        }
+        // 20,000 index entries of each kind do not fit in 256 KiB: the index stops short.
+        try await Task.sleep(for: .milliseconds(300))
+        let stat = try await offPool { try Shell.run("mdb_stat", "-a", indexPath) }
+        #expect(!stat.output.contains("Entries: \(appended)"), "the index cannot hold every event")
+        #expect(try store.head().seq == UInt64(appended))
+        try Self.expectStreamsMatchLog(store, streams: 98)
+        try IDIndexTests.expectIDsMatchLog(store)
+        store.close()  // the indexer's last flush fails too; closing must still end cleanly
+        mount.unmount()
+        mounted = false
+        try FileManager.default.createDirectory(atPath: indexPath, withIntermediateDirectories: false)
+        let reopened = try LMDBEventStore.open(at: directory.path)
+        defer { reopened.close() }
+        #expect(try reopened.head().seq == UInt64(appended))
+        try Self.expectStreamsMatchLog(reopened, streams: 98)
+        try IDIndexTests.expectIDsMatchLog(reopened)
+        #expect(try reopened.verify().isIntact)
     }
 }

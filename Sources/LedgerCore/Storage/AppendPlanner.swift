@@ -2,20 +2,10 @@
 package protocol AppendPlanningContext {
     /// The highest version of `stream`, including events planned earlier in the same transaction.
     mutating func currentVersion(of stream: String) throws -> UInt64
-    /// `(seq, version)` of the stored (or earlier-planned) event with this id.
-    mutating func storedPosition(of id: EventID) throws -> (seq: UInt64, version: UInt64)?
-    /// ``storedPosition(of:)`` for every event of a batch, in batch order; a backend may answer
-    /// them together (one lock, index look-ups in key order).
-    mutating func storedPositions(of events: UnsafeBufferPointer<ProposedEvent>) throws -> [(seq: UInt64, version: UInt64)?]
-}
-
-extension AppendPlanningContext {
-    package mutating func storedPositions(of events: UnsafeBufferPointer<ProposedEvent>) throws -> [(seq: UInt64, version: UInt64)?] {
-        var stored: [(seq: UInt64, version: UInt64)?] = []
-        stored.reserveCapacity(events.count)
-        for index in events.indices { stored.append(try storedPosition(of: events[index].id)) }
-        return stored
-    }
+    /// `(seq, version)` of the stored (or earlier-planned) event with each of `ids`, in their
+    /// order; nil for an id no such event has. Asked once per batch, so that a backend can answer
+    /// all of them together (one lock, index look-ups in key order).
+    mutating func storedPositions(of ids: [EventID]) throws -> [(seq: UInt64, version: UInt64)?]
 }
 
 /// The backend-independent rules of one append: validation, idempotency, expected versions and
@@ -63,7 +53,7 @@ package enum AppendPlanner {
         var positions = [EventPosition]()
         positions.reserveCapacity(events.count)
         var duplicates = 0
-        let stored = try events.withUnsafeBufferPointer { events in try context.storedPositions(of: events) }
+        let stored = try context.storedPositions(of: events.map(\.id))
         for index in events.indices {
             if let stored = stored[index] {
                 positions.append(EventPosition(seq: stored.seq, version: stored.version, isDuplicate: true))

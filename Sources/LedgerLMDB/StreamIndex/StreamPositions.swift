@@ -28,13 +28,6 @@ final class StreamPositionReader {
         return try index.highestVersion(of: stream, seqMax: .max, in: indexTransaction(through: indexed), scratch: &scratch)
     }
 
-    /// The seq of the committed event `id`, or nil when none has it.
-    func seq(ofID id: EventID) throws(LedgerError) -> UInt64? {
-        let (inTail, indexed) = tail.seq(ofID: id)
-        if let inTail { return inTail }
-        return try index.seq(forID: id, in: indexTransaction(through: indexed))
-    }
-
     /// The seq of each of `ids` (committed events only), nil for an id no committed event has:
     /// the tail under one lock, then the index in key order.
     func seqs(ofIDs ids: [EventID]) throws(LedgerError) -> [UInt64?] {
@@ -87,10 +80,11 @@ struct IDPositions {
         }
         var indexCovers: UInt64 = 0  // the index holds every id of 1...indexCovers
         if let index, index.ids != nil {
+            let missing = ids.indices.filter { found[$0] == nil }
             try index.withReadTransaction { indexTxn throws(LedgerError) in
                 indexCovers = try index.watermark(in: indexTxn).seq
-                for position in ids.indices where found[position] == nil {
-                    if let seq = try index.seq(forID: ids[position], in: indexTxn), seq <= head { found[position] = seq }
+                try index.forEachSeq(forIDs: missing.map { ids[$0] }, in: indexTxn) { position, seq in
+                    if seq <= head { found[missing[position]] = seq }
                 }
             }
         }

@@ -105,19 +105,8 @@ final class StreamTail: @unchecked Sendable {
         }
     }
 
-    /// The seq of the event with `id` if the tail holds it, else nil with the seq through which
-    /// the index must be read to know it.
-    func seq(ofID id: EventID) -> (seq: UInt64?, indexed: UInt64) {
-        lock.withLock {
-            for generation in generations.reversed() {
-                if let seq = generation.ids[id] { return (seq, indexed) }
-            }
-            return (nil, indexed)
-        }
-    }
-
-    /// ``seq(ofID:)`` for many ids under one lock, with the bounds a reader needs to combine the
-    /// answers with the index and the log: ids not in the tail are indexed if at all at or below
+    /// The seq of each of `ids` the tail holds (nil for the others), under one lock, with the
+    /// bounds a reader needs to combine the answers with the index and the log: ids not in the tail are indexed if at all at or below
     /// `indexed`, or above `head` (committed after this look).
     func seqs(ofIDs ids: [EventID]) -> (seqs: [UInt64?], indexed: UInt64, head: UInt64) {
         lock.withLock {

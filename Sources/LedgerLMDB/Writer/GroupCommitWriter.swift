@@ -143,21 +143,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 }
                 var positions = plan.positions
                 do throws(LedgerError) {
-                    var failure: LedgerError?
-                    request.events.withUnsafeBufferPointer { events in  // events read in place
-                        request.templates.bytes.withUnsafeBytes { templates in
-                            do throws(LedgerError) {
-                                for write in plan.writes {
-                                    let template = UnsafeRawBufferPointer(rebasing: templates[request.templates.range(of: write.index)])
-                                    positions[write.index].seq = try transaction.write(
-                                        events[write.index], template: template, version: write.version)
-                                }
-                            } catch {
-                                failure = error
-                            }
-                        }
-                    }
-                    if let failure { throw failure }
+                    try transaction.write(plan.writes, of: request.events, templates: request.templates, into: &positions)
                 } catch {
                     mdb_txn_abort(txn)
                     if error.code == .mapFull {

@@ -61,25 +61,10 @@ struct WriteTransaction: AppendPlanningContext {
     /// once it has committed.
     var streamVersions: [String: UInt64] { versions }
 
-    mutating func storedPosition(of id: EventID) throws(LedgerError) -> (seq: UInt64, version: UInt64)? {
-        if !written.isEmpty {
-            noteWrittenIDs()
-            if let mine = writtenIDs[id] { return mine }
-        }
-        guard let seq = try streams.seq(ofID: id) else { return nil }
-        guard let bytes = try environment.encodedEvent(seq, in: txn) else {
-            throw LedgerError(.corrupted, "id \(id) is indexed at seq \(seq), which is missing", seq: seq)
-        }
-        return (seq, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
-    }
-
-    /// ``storedPosition(of:)`` for a whole batch: the ids this transaction wrote, then the tail under
-    /// one lock, then the index in key order; versions are read from the log for the ids found.
-    mutating func storedPositions(of events: UnsafeBufferPointer<ProposedEvent>) throws(LedgerError) -> [(seq: UInt64, version: UInt64)?] {
-        var ids: [EventID] = []
-        ids.reserveCapacity(events.count)
-        for index in events.indices { ids.append(events[index].id) }
-        var stored = [(seq: UInt64, version: UInt64)?](repeating: nil, count: events.count)
+    /// Where a batch's ids are stored: the ids this transaction wrote, then the tail under one
+    /// lock, then the index in key order; versions are read from the log for the ids found.
+    mutating func storedPositions(of ids: [EventID]) throws(LedgerError) -> [(seq: UInt64, version: UInt64)?] {
+        var stored = [(seq: UInt64, version: UInt64)?](repeating: nil, count: ids.count)
         if !written.isEmpty {
             noteWrittenIDs()
             for position in ids.indices { stored[position] = writtenIDs[ids[position]] }
@@ -90,7 +75,7 @@ struct WriteTransaction: AppendPlanningContext {
             guard let bytes = try environment.encodedEvent(seq, in: txn) else {
                 throw LedgerError(.corrupted, "id \(ids[position]) is indexed at seq \(seq), which is missing", seq: seq)
             }
-            stored[position] = (seq, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: 16, as: UInt64.self)))
+            stored[position] = (seq, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: EventCodec.versionOffset, as: UInt64.self)))
         }
         return stored
     }
@@ -101,6 +86,29 @@ struct WriteTransaction: AppendPlanningContext {
             writtenIDs[position.id] = (position.seq, position.version)
             idsIndexedThrough += 1
         }
+    }
+
+    /// Writes a request's planned events in order, recording each one's seq in `positions`.
+    mutating func write(
+        _ writes: [AppendPlanner.Write], of events: [ProposedEvent], templates: EventTemplates,
+        into positions: inout [EventPosition]
+    ) throws(LedgerError) {
+        // Events and templates are read in place (no copy of each event). `withUnsafe…` cannot
+        // pass a typed error through, so it is carried out.
+        var failure: LedgerError?
+        events.withUnsafeBufferPointer { events in
+            templates.bytes.withUnsafeBytes { bytes in
+                do throws(LedgerError) {
+                    for write in writes {
+                        let template = UnsafeRawBufferPointer(rebasing: bytes[templates.range(of: write.index)])
+                        positions[write.index].seq = try self.write(events[write.index], template: template, version: write.version)
+                    }
+                } catch {
+                    failure = error
+                }
+            }
+        }
+        if let failure { throw failure }
     }
 
     /// Writes one planned event at the next seq: its template (``EventCodec/encodeTemplate(_:into:)``,

@@ -17,12 +17,14 @@ public final class InMemoryEventStore: EventStore {
     private struct Context: AppendPlanningContext {
         var state: State
         func currentVersion(of stream: String) -> UInt64 { UInt64(state.streams[stream]?.count ?? 0) }
-        func storedPosition(of id: EventID) -> (seq: UInt64, version: UInt64)? {
-            guard let seq = state.ids[id] else { return nil }
-            let version = state.encoded[Int(seq - 1)].withUnsafeBytes {
-                UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: 16, as: UInt64.self))
+        func storedPositions(of ids: [EventID]) -> [(seq: UInt64, version: UInt64)?] {
+            ids.map { id in
+                guard let seq = state.ids[id] else { return nil }
+                let version = state.encoded[Int(seq - 1)].withUnsafeBytes {
+                    UInt64(littleEndian: $0.loadUnaligned(fromByteOffset: EventCodec.versionOffset, as: UInt64.self))
+                }
+                return (seq, version)
             }
-            return (seq, version)
         }
     }
 
