@@ -56,9 +56,10 @@ extension ParallelFoldTests {
     /// An engine over `ledger` whose folds split by range from 1,000 events on, at `split` if given.
     static func engine(
         _ ledger: TestLedger, threads: Int, ranges: Bool = true, split: UInt64? = nil, every: UInt64,
-        snapshots: any SnapshotStore = InMemorySnapshotStore(), keptBytesMax: Int? = nil
+        snapshots: any SnapshotStore = InMemorySnapshotStore(), keptBytesMax: Int? = nil, bytesPerEvent: Int = 64
     ) -> ProjectionEngine {
-        var options = ProjectionEngine.Options(snapshotEvery: every, foldThreads: threads, foldRanges: ranges)
+        var options = ProjectionEngine.Options(
+            snapshotEvery: every, snapshotBytesPerEvent: bytesPerEvent, foldThreads: threads, foldRanges: ranges)
         options.rangeSplit.eventCountMin = 1_000
         options.rangeSplit.splitAt = split
         if let keptBytesMax { options.rangeSplit.keptBytesMax = keptBytesMax }
@@ -69,11 +70,12 @@ extension ParallelFoldTests {
     /// everything it left.
     static func rebuild(
         _ ledger: TestLedger, threads: Int, ranges: Bool = true, split: UInt64? = nil, every: UInt64,
-        projections: [any Projection] = projections, keptBytesMax: Int? = nil
+        projections: [any Projection] = projections, keptBytesMax: Int? = nil, bytesPerEvent: Int = 64
     ) async throws -> RebuildOutcome {
         let store = InMemorySnapshotStore()
         let engine = engine(
-            ledger, threads: threads, ranges: ranges, split: split, every: every, snapshots: store, keptBytesMax: keptBytesMax)
+            ledger, threads: threads, ranges: ranges, split: split, every: every, snapshots: store, keptBytesMax: keptBytesMax,
+            bytesPerEvent: bytesPerEvent)
         try await engine.register(projections)
         let report = try await engine.rebuild()
         #expect(report.snapshotFailures.isEmpty)
@@ -117,6 +119,59 @@ extension ParallelFoldTests {
             #expect(ranged.allSatisfy { $0.result.seq == head })
         }
         #expect(try await Self.rebuild(ledger, threads: 2, split: head / 3, every: 0) == Self.rebuild(ledger, threads: 1, every: 0))
+    }
+
+    /// With ``ProjectionEngine/Options/snapshotBytesPerEvent`` spacing out the snapshots of large
+    /// states, every fold still writes the same snapshots: one thread, two by projection, two by
+    /// range, and a catch-up in two steps that resumes from its own snapshots.
+    @Test func spacedOutSnapshots_followTheSizeRule_andAreTheSameOnEveryFoldPath() async throws {
+        var options = ProjectionWorkload.Options()
+        options.seed = 21
+        options.tasks = 4_000  // spend.by_task grows with the log
+        var workload = ProjectionWorkload(options)
+        let events = workload.next(8_000)
+        let ledger = try TestLedger(.lmdb)
+        try await ledger.append(Array(events.prefix(3_000)), seed: 2)
+        let resumed = InMemorySnapshotStore()
+        let every: UInt64 = 250
+        let bytesPerEvent = 4
+        func catchUp() async throws {
+            let engine = Self.engine(ledger, threads: 1, every: every, snapshots: resumed, bytesPerEvent: bytesPerEvent)
+            try await engine.register(Self.projections)
+            try await engine.catchUp()
+        }
+        try await catchUp()
+        try await ledger.append(Array(events.dropFirst(3_000)), seed: 3)
+        try await catchUp()
+        let head = try await ledger.store.head().seq
+
+        let reference = try await Self.rebuild(ledger, threads: 1, every: every, bytesPerEvent: bytesPerEvent)
+        let boundaries = Array(stride(from: every, through: head, by: Int(every)))
+        for projection in Self.projections {
+            let name = projection.name
+            let seqs = try #require(reference.snapshotSeqs[name])
+            let sizes = try #require(reference.snapshots[name]).map { stored -> Int in
+                guard case .intact(let snapshot) = stored else { return -1 }
+                return snapshot.state.count
+            }
+            // The first boundary, then each next one the first whose events pay for the last size.
+            var expected = [every]
+            while expected.count <= sizes.count, let last = expected.last,
+                let next = boundaries.first(where: { $0 > last && Int($0 - last) * bytesPerEvent >= sizes[expected.count - 1] })
+            {
+                expected.append(next)
+            }
+            #expect(seqs == expected, "\(name)")
+            #expect(try resumed.snapshotSeqs(named: name) == seqs, "\(name) caught up in two steps")
+        }
+        let byTask = try #require(reference.snapshotSeqs["spend.by_task"])
+        #expect(byTask.count < boundaries.count / 2, "a large state is snapshotted less often")
+        #expect(reference.snapshotSeqs[CountingProjection().name]?.count == boundaries.count, "a small state at every boundary")
+
+        #expect(try await Self.rebuild(ledger, threads: 2, ranges: false, every: every, bytesPerEvent: bytesPerEvent) == reference)
+        for split: UInt64? in [nil, head / 2, 2_999] {
+            #expect(try await Self.rebuild(ledger, threads: 2, split: split, every: every, bytesPerEvent: bytesPerEvent) == reference)
+        }
     }
 
     @Test func aRangeSplitOfOnlyAdditiveViews_equalsOneThread() async throws {

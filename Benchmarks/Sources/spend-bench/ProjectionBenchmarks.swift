@@ -25,7 +25,7 @@ extension SpendBench {
         var threads: [Int] = [1, 2]
 
         @Option(help: "Snapshot interval for the rebuild (0: no snapshots).")
-        var snapshotEvery: [UInt64] = [32_768, 0]
+        var snapshotEvery: [UInt64] = [8_192, 0]
 
         @Option(help: "With 2 threads: split long folds by seq range (1, Options.foldRanges) or by view (0); repeat for both.")
         var foldRanges: [Int] = [1]
@@ -68,7 +68,7 @@ extension SpendBench {
         var replays = 3
 
         @Option(help: "Snapshot interval used when the log has no snapshots yet and they are made.")
-        var snapshotEvery: UInt64 = 32_768
+        var snapshotEvery: UInt64 = 8_192
 
         func run() async throws {
             try await options.run("report-at") { report in
@@ -92,7 +92,7 @@ extension SpendBench {
         var prefill = 100_000
 
         @Option(help: "Snapshot interval of the following engine; repeat for several.")
-        var snapshotEvery: [UInt64] = [32_768, 500]
+        var snapshotEvery: [UInt64] = [8_192, 500]
 
         @Flag(help: "Append with durability .noSync (default: fsync, as acknowledged appends are).")
         var noSync = false

@@ -49,6 +49,9 @@ final class ProjectionRunner {
     let version: UInt32
     /// The last seq folded into the state (0: none).
     var seq: UInt64 = 0
+    /// The seq and encoded size of the state's newest snapshot, written or restored (nil: none
+    /// since the last reset). The engine spaces a large state's snapshots out by its size.
+    var lastSnapshot: (seq: UInt64, bytes: Int)?
     let apply: Apply
     let encodedState: () throws -> [UInt8]
     let restoreState: ([UInt8]) throws -> Void
@@ -82,6 +85,7 @@ final class ProjectionRunner {
     func reset() {
         resetState()
         seq = 0
+        lastSnapshot = nil
     }
 
     func restore(_ bytes: [UInt8]) throws { try restoreState(bytes) }
