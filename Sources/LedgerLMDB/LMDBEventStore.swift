@@ -103,7 +103,7 @@ public final class LMDBEventStore: EventStore {
             return AppendResult(positions: [], head: try head())
         }
         let templates = EventTemplates(events)  // encoded here, on the caller's thread, not the writer's
-        return try await withCheckedThrowingContinuation { continuation in
+        return try await withUnsafeThrowingContinuation { continuation in
             writer.submit(.init(events: events, templates: templates, expectations: expectations, continuation: continuation))
         }
     }

@@ -272,6 +272,24 @@ final class StreamIndex: @unchecked Sendable {
         }
     }
 
+    /// The highest id the index holds (ids sort as their keys do), or nil when it holds none. Only
+    /// for an index with ``ids``.
+    func highestID(in txn: OpaquePointer) throws(LedgerError) -> EventID? {
+        guard let database = self.ids else { preconditionFailure("looked ids up in an index without ids") }
+        var cursor: OpaquePointer?
+        try LMDBResult.check(mdb_cursor_open(txn, database, &cursor), "opening an id index cursor")
+        defer { mdb_cursor_close(cursor) }
+        var key = MDB_val()
+        var value = MDB_val()
+        let rc = mdb_cursor_get(cursor, &key, &value, MDB_LAST)
+        if rc == MDB_NOTFOUND { return nil }
+        try LMDBResult.check(rc, "reading the highest id of the index")
+        guard key.mv_size == 16 else { throw LedgerError(.corrupted, "an id index key is \(key.mv_size) bytes, not 16") }
+        return EventID(
+            high: UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self)),
+            low: UInt64(bigEndian: key.mv_data.loadUnaligned(fromByteOffset: 8, as: UInt64.self)))
+    }
+
     /// The number of id entries (0 for an index without ids).
     func idCount(in txn: OpaquePointer) throws(LedgerError) -> UInt64 {
         guard let ids else { return 0 }

@@ -11,6 +11,8 @@ final class StreamPositionReader {
     private let index: StreamIndex
     private var txn: OpaquePointer?
     private var watermark: UInt64 = 0
+    /// The highest id in `txn`'s index (`.some(nil)`: none), read once per transaction.
+    private var highestID: EventID??
 
     init(tail: StreamTail, index: StreamIndex) {
         self.tail = tail
@@ -33,14 +35,20 @@ final class StreamPositionReader {
     func seqs(ofIDs ids: [EventID]) throws(LedgerError) -> [UInt64?] {
         let look = tail.seqs(ofIDs: ids)
         var found = look.seqs
+        guard found.contains(where: { $0 == nil }) else { return found }
+        let txn = try indexTransaction(through: look.indexed)
+        if highestID == nil { highestID = .some(try index.highestID(in: txn)) }
+        // Time-ordered ids (UUIDv7) arrive mostly above everything indexed, which lags the log:
+        // those are known to be new without a search of the index.
+        guard let highest = highestID! else { return found }
         var missing: [EventID] = []
         var missingPositions: [Int] = []
-        for position in ids.indices where found[position] == nil {
+        for position in ids.indices where found[position] == nil && ids[position] <= highest {
             missing.append(ids[position])
             missingPositions.append(position)
         }
         guard !missing.isEmpty else { return found }
-        try index.forEachSeq(forIDs: missing, in: indexTransaction(through: look.indexed)) { position, seq in
+        try index.forEachSeq(forIDs: missing, in: txn) { position, seq in
             found[missingPositions[position]] = seq
         }
         return found
@@ -54,6 +62,7 @@ final class StreamPositionReader {
         var opened: OpaquePointer?
         try LMDBResult.check(mdb_txn_begin(index.env, nil, UInt32(MDB_RDONLY), &opened), "starting a stream index read")
         txn = opened
+        highestID = nil
         watermark = try index.watermark(in: opened!).seq
         precondition(watermark >= indexed, "the index's watermark moves before the tail drops what it holds")
         return opened!

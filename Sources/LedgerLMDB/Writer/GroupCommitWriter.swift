@@ -18,7 +18,10 @@ final class GroupCommitWriter: @unchecked Sendable {
         /// The events' templates, encoded by the caller (off the writer's thread).
         var templates: EventTemplates
         var expectations: [String: ExpectedVersion]
-        var continuation: CheckedContinuation<AppendResult, any Error>
+        /// Resumed exactly once: by ``commit(_:)`` with the request's outcome, or by ``submit(_:)``
+        /// when the writer has stopped. (Unsafe, not checked: a checked continuation costs an
+        /// allocation per append on this hot path, and the writer's code is the only resumer.)
+        var continuation: UnsafeContinuation<AppendResult, any Error>
     }
 
     private enum State { case running, draining, stopped }
@@ -68,8 +71,13 @@ final class GroupCommitWriter: @unchecked Sendable {
     // MARK: The writer thread
 
     private func run() {
-        while let batch = nextBatch() {
-            commit(batch)
+        while var batch = nextBatch() {
+            let outcomes = commit(batch)
+            // The caller resumes holding the last reference to its events, so they are freed on
+            // its thread, not this one: drop the writer's references first.
+            let continuations = batch.map(\.continuation)
+            batch = []
+            resume(continuations, with: outcomes)
         }
         lock.withLock {
             state = .stopped
@@ -101,7 +109,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// Writes a batch of requests in one transaction. A request whose plan fails (a version
     /// conflict, a duplicate) fails alone; a request whose write fails is dropped and the rest are
     /// retried; a full map grows and the whole batch is retried; a failed commit fails all.
-    private func commit(_ batch: [Request]) {
+    private func commit(_ batch: [Request]) -> [Result<AppendResult, LedgerError>?] {
         var outcomes = [Result<AppendResult, LedgerError>?](repeating: nil, count: batch.count)
         var excluded = Set<Int>()
         var committedHead: LogHead?
@@ -200,11 +208,18 @@ final class GroupCommitWriter: @unchecked Sendable {
             break
         }
         if let committedHead { notifier.publish(committedHead.seq) }
-        for (index, request) in batch.enumerated() {
-            switch outcomes[index] {
-            case .success(let result): request.continuation.resume(returning: result)
-            case .failure(let error): request.continuation.resume(throwing: error)
-            case nil: request.continuation.resume(throwing: LedgerError(.storage, "the append was not attempted"))
+        return outcomes
+    }
+
+    /// Resumes each caller with its outcome (nil: its request was never attempted).
+    private func resume(
+        _ continuations: [UnsafeContinuation<AppendResult, any Error>], with outcomes: [Result<AppendResult, LedgerError>?]
+    ) {
+        for (continuation, outcome) in zip(continuations, outcomes) {
+            switch outcome {
+            case .success(let result): continuation.resume(returning: result)
+            case .failure(let error): continuation.resume(throwing: error)
+            case nil: continuation.resume(throwing: LedgerError(.storage, "the append was not attempted"))
             }
         }
     }
