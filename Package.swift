@@ -20,6 +20,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // The system liblmdb, wrapped and nothing else.
@@ -37,7 +38,10 @@ let package = Package(
         // The typed spend events (usage, runs, budgets, reservations, prices) on top of the log.
         .target(name: "LedgerDomain", dependencies: ["LedgerCore"]),
         // The embedded LMDB backend.
-        .target(name: "LedgerLMDB", dependencies: ["LedgerCore", "CLMDB"]),
+        .target(
+            name: "LedgerLMDB",
+            dependencies: ["LedgerCore", "CLMDB", .product(name: "Logging", package: "swift-log")]
+        ),
         // Price catalog (with LiteLLM import) and the usage-record ingest format.
         .target(name: "LedgerPricing", dependencies: ["LedgerCore", "LedgerDomain"]),
         // Projections: the engine (catch-up, live, rebuild, snapshots, time travel) and built-in views.
@@ -88,7 +92,11 @@ let package = Package(
         ),
         .testTarget(
             name: "LedgerLMDBTests",
-            dependencies: ["LedgerCore", "LedgerLMDB", "SpendLedgerTestKit", "CLMDB", "ledger-crash-writer"]
+            dependencies: [
+                "LedgerCore", "LedgerLMDB", "SpendLedgerTestKit", "CLMDB", "ledger-crash-writer",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]
         ),
         // The in-process Swift API as a service uses it: authorize before each call, settle after.
         .executableTarget(

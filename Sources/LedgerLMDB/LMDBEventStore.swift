@@ -1,6 +1,7 @@
 import CLMDB
 import Synchronization
 public import LedgerCore
+import Logging
 
 /// The embedded, durable event store: one LMDB environment (a directory) per ledger.
 ///
@@ -43,7 +44,7 @@ public final class LMDBEventStore: EventStore {
         if writerLock != nil {
             guard let index = ledger.index else { throw LedgerError(.storage, "the stream index of \(ledger.environment.path) is not open") }
             try environment.setDurability(options.durability)
-            let indexer = try StreamIndexer(environment: environment, index: index)
+            let indexer = try StreamIndexer(environment: environment, index: index, logger: options.logger ?? Logger.current)
             self.indexer = indexer
             self.writer = GroupCommitWriter(environment: environment, clock: options.clock, notifier: headNotifier, indexer: indexer)
             OpenLedgers.setTail(indexer.tail, of: ledger)

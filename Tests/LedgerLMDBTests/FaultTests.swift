@@ -216,6 +216,12 @@ struct TmpfsMount {
         }
     }
 
+    /// Gives the mounted file system a new size (room again after it filled up).
+    func resize(to sizeBytes: Int) throws {
+        let result = try Shell.run("mount", "-o", "remount,size=\(sizeBytes)", path)
+        guard result.status == 0 else { throw LedgerError(.storage, "remount failed: \(result.error)") }
+    }
+
     func remountReadOnly() throws {
         let result = try Shell.run("mount", "-o", "remount,ro", path)
         guard result.status == 0 else { throw LedgerError(.storage, "remount failed: \(result.error)") }

@@ -3,6 +3,8 @@ import Foundation
 import LedgerCore
 import LedgerLMDB
 import SpendLedgerTestKit
+import InMemoryLogging
+import Logging
 import Testing
 
 /// The stream index is written behind the log (`index/`, its own LMDB environment). Stream reads
@@ -211,10 +213,11 @@ import Testing
 
     /// The disk under `index/` fills up while the log's does not: the indexer cannot write, but
     /// appends are still acknowledged durably (the tail holds what the index lacks, up to
-    /// `Limits.streamIndexLagEventCountMax`), reads stay exact, and once there is room again the
-    /// next writer rebuilds the index from the log.
+    /// `Limits.streamIndexLagEventCountMax`), reads stay exact, and the operator is warned through
+    /// the ledger's logger. Once there is room again the indexer catches up by itself (and says
+    /// so); an index lost altogether is rebuilt from the log by the next writer.
     @Test(.enabled(if: TmpfsMount.isAvailable, "mounting a small tmpfs needs root"))
-    func aFullDiskUnderTheIndex_losesNothing_andTheIndexIsRebuiltLater() async throws {
+    func aFullDiskUnderTheIndex_losesNothing_warnsOnce_andTheIndexCatchesUpOnceThereIsRoom() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let indexPath = directory.child("index")
@@ -222,7 +225,9 @@ import Testing
         let mount = try TmpfsMount(sizeBytes: 256 << 10, at: indexPath)
         var mounted = true
         defer { if mounted { mount.unmount() } }
-        let store = try LMDBEventStore.open(at: directory.path)
+        let log = InMemoryLogHandler()
+        let store = try LMDBEventStore.open(
+            at: directory.path, options: LMDBOptions(logger: Logger(label: "test", factory: { _ in log })))
         var appended = 0
         for batch in 0..<40 {
             try await store.append(Self.events(batch * 500..<(batch + 1) * 500, streams: 97))
@@ -235,7 +240,26 @@ import Testing
         #expect(try store.head().seq == UInt64(appended))
         try Self.expectStreamsMatchLog(store, streams: 98)
         try IDIndexTests.expectIDsMatchLog(store)
-        store.close()  // the indexer's last flush fails too; closing must still end cleanly
+        let warnings = log.entries.filter { $0.level == .warning }
+        #expect(warnings.count == 1, "one warning, not one per retry: \(log.entries)")
+        #expect(warnings.first?.message.description.contains("the stream and id index cannot be written") == true)
+        #expect(warnings.first?.metadata["index"] == "\(indexPath)")
+
+        // Room again: the indexer's next retry writes everything pending, and it says so.
+        try mount.resize(to: 64 << 20)
+        var caughtUp = false
+        for _ in 0..<100 where !caughtUp {
+            try await Task.sleep(for: .milliseconds(50))
+            caughtUp = log.entries.contains { $0.level == .notice && $0.message.description.contains("written again") }
+        }
+        #expect(caughtUp, "the indexer resumes once there is room: \(log.entries)")
+        let indexed = try await offPool { try Shell.run("mdb_stat", "-a", indexPath) }
+        #expect(indexed.output.contains("Entries: \(appended)"), "every event is indexed once there is room")
+        try Self.expectStreamsMatchLog(store, streams: 98)
+        try IDIndexTests.expectIDsMatchLog(store)
+        try await store.append(Self.events(appended..<(appended + 10), streams: 97))
+        appended += 10
+        store.close()
         mount.unmount()
         mounted = false
         try FileManager.default.createDirectory(atPath: indexPath, withIntermediateDirectories: false)

@@ -1,4 +1,5 @@
 public import LedgerCore
+public import Logging
 
 /// How an LMDB ledger is opened.
 public struct LMDBOptions: Sendable {
@@ -24,10 +25,15 @@ public struct LMDBOptions: Sendable {
     public var createIfMissing: Bool
     /// The clock that stamps `recordedAt`.
     public var clock: any LedgerClock
+    /// Where the ledger reports what an operator should know and no call returns: today, that the
+    /// stream and id index under `index/` cannot be written (a full disk, say) while appends go on,
+    /// and that it is written again. nil: `Logger.current` when the ledger is opened.
+    public var logger: Logger?
 
     public init(
         durability: Durability = .fsync, mapSizeBytes: Int = 1 << 34, mapSizeBytesMax: Int = 1 << 40,
-        readOnly: Bool = false, createIfMissing: Bool = true, clock: any LedgerClock = SystemClock()
+        readOnly: Bool = false, createIfMissing: Bool = true, clock: any LedgerClock = SystemClock(),
+        logger: Logger? = nil
     ) {
         self.durability = durability
         self.mapSizeBytes = mapSizeBytes
@@ -35,5 +41,6 @@ public struct LMDBOptions: Sendable {
         self.readOnly = readOnly
         self.createIfMissing = createIfMissing
         self.clock = clock
+        self.logger = logger
     }
 }

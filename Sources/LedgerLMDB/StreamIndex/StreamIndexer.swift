@@ -1,5 +1,6 @@
 import Foundation
 import LedgerCore
+import Logging
 import Synchronization
 
 #if canImport(Glibc)
@@ -25,15 +26,19 @@ final class StreamIndexer: @unchecked Sendable {
 
     let index: StreamIndex
     let tail: StreamTail
+    /// Told when the index first cannot be written and when it is written again: appends go on
+    /// meanwhile, so no call reports it until the tail is full.
+    private let logger: Logger
     private let stopping = Atomic<Bool>(false)
     private let finished = ConditionLock()
     private var running = true
 
     /// Catches the index up with the log (synchronously), then starts the indexing thread.
-    init(environment: LMDBEnvironment, index: StreamIndex) throws(LedgerError) {
+    init(environment: LMDBEnvironment, index: StreamIndex, logger: Logger) throws(LedgerError) {
         let head = try environment.withReadTransaction { txn throws(LedgerError) in try environment.head(in: txn) }
         try Self.catchUp(environment: environment, index: index, head: head)
         self.index = index
+        self.logger = logger
         self.tail = StreamTail(indexed: head.seq)
         let thread = Thread { [self] in run() }
         thread.name = "spendledger-indexer"
@@ -50,6 +55,7 @@ final class StreamIndexer: @unchecked Sendable {
     }
 
     private func run() {
+        var failing = false
         while true {
             let stop = { self.stopping.load(ordering: .acquiring) }
             let pending = tail.waitForWork(
@@ -60,7 +66,21 @@ final class StreamIndexer: @unchecked Sendable {
             do {
                 try index.write(Self.entries(of: sealed), ids: Self.idEntries(of: sealed), through: last.lastSeq, hash: last.lastHash)
                 tail.dropIndexed(sealed.count, through: last.lastSeq)
+                if failing {
+                    failing = false
+                    logger.notice(
+                        "the stream and id index is written again", metadata: ["index": "\(index.path)", "through_seq": "\(last.lastSeq)"])
+                }
             } catch {
+                if !failing {
+                    failing = true
+                    logger.warning(
+                        """
+                        the stream and id index cannot be written: \(error.message). Appends are still acknowledged \
+                        and reads stay exact; appends fail once \(Limits.streamIndexLagEventCountMax) events wait to be indexed
+                        """,
+                        metadata: ["index": "\(index.path)", "code": "\(error.code)"])
+                }
                 tail.fail(error)
                 if stop() { break }  // the next open catches up from the log
                 usleep(100_000)
