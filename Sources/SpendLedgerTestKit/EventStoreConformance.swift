@@ -85,6 +85,7 @@ public enum EventStoreConformance {
 
         // Order, atomicity and time.
         case aMultiStreamBatchIsAtomicWithConsecutiveSeqs
+        case aBatchOverManyStreamsGetsEachStreamsNextVersions
         case concurrentAppendersGetGapFreeStrictlyIncreasingSeqs
         case recordedAtNeverDecreasesWhenTheClockGoesBack
         case recordedTimeLookupFindsTheLastEventKnownAtEachInstant
@@ -187,6 +188,7 @@ private struct Checks<Harness: EventStoreHarness>: Sendable {
             try await anInvalidEventRejectsTheWholeBatchNamingItsIndexAndField()
         case .anEventAtEveryLimitIsStoredAndReadBackIntact: try await anEventAtEveryLimitIsStoredAndReadBackIntact()
         case .aMultiStreamBatchIsAtomicWithConsecutiveSeqs: try await aMultiStreamBatchIsAtomicWithConsecutiveSeqs()
+        case .aBatchOverManyStreamsGetsEachStreamsNextVersions: try await aBatchOverManyStreamsGetsEachStreamsNextVersions()
         case .concurrentAppendersGetGapFreeStrictlyIncreasingSeqs:
             try await concurrentAppendersGetGapFreeStrictlyIncreasingSeqs()
         case .recordedAtNeverDecreasesWhenTheClockGoesBack: try await recordedAtNeverDecreasesWhenTheClockGoesBack()
@@ -740,6 +742,44 @@ private struct Checks<Harness: EventStoreHarness>: Sendable {
                 try await store.append(spoiled)
             }
             try await expectNothingWritten(store, since: result.head, ids: spoiled.map(\.id), "after the spoiled batch")
+        }
+    }
+
+    /// Twenty streams interleaved in one batch (more than a planner keeps in a short list), some
+    /// with stored events, some new, with already-stored events repeated among the new ones.
+    func aBatchOverManyStreamsGetsEachStreamsNextVersions() async throws {
+        try await withStore { store in
+            let streams = (0..<20).map { "run:many-\($0)" }
+            var stored: [ProposedEvent] = []
+            for (index, stream) in streams.enumerated() where index % 3 == 0 {
+                stored += [sample(stream, 0), sample(stream, 1)]
+            }
+            let first = try await store.append(stored)
+            var batch: [ProposedEvent] = []
+            var expected: [UInt64] = []
+            var next = Dictionary(uniqueKeysWithValues: streams.enumerated().map { ($1, $0 % 3 == 0 ? UInt64(3) : 1) })
+            for round in 0..<3 {
+                for (index, stream) in streams.enumerated().reversed() {
+                    batch.append(sample(stream, 10 + round))
+                    expected.append(next[stream]!)
+                    next[stream]! += 1
+                    if round == 1, index % 3 == 0 {  // a stored event, sent again
+                        batch.append(stored[(index / 3) * 2 + 1])
+                        expected.append(2)
+                    }
+                }
+            }
+            let result = try await store.append(batch)
+            try checkEqual(result.positions.map(\.version), expected, "versions of a batch over 20 streams")
+            try checkEqual(
+                result.positions.map(\.isDuplicate), batch.map { event in stored.contains { $0.id == event.id } },
+                "duplicates in a batch over 20 streams")
+            try checkEqual(result.head.seq, first.head.seq + 60, "head after 60 new events")
+            for stream in streams {
+                let events = try await store.readStream(stream, fromVersion: 1, toVersion: .max, maxCount: 100)
+                try checkEqual(events.map(\.version), Array(1...(next[stream]! - 1)), "versions stored in \(stream)")
+                try checkEqual(try await store.streamVersion(stream), next[stream]! - 1, "highest version of \(stream)")
+            }
         }
     }
 

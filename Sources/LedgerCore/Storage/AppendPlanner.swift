@@ -11,18 +11,18 @@ package protocol AppendPlanningContext {
 /// The backend-independent rules of one append: validation, idempotency, expected versions and
 /// version assignment. Every backend plans with it, so all of them decide alike.
 package enum AppendPlanner {
-    /// One event to write: its index in the batch and its stream version.
-    package struct Write {
-        package var index: Int
-        package var version: UInt64
-    }
+    /// Up to this many streams, a batch's next versions are found by comparing names.
+    static let streamsSearchedMax = 8
 
     package struct Plan {
-        /// Positions for every event; for new events `seq` is 0 until the backend assigns it.
+        /// Positions for every event. For a new event `version` is the one it gets and `seq` is
+        /// 0 until the backend assigns it; a duplicate has the stored event's position.
         package var positions: [EventPosition]
-        package var writes: [Write]
-        /// Each stream's last version once the writes are done (only streams the batch writes).
-        package var lastVersions: [String: UInt64] = [:]
+        /// How many events are new: those the backend writes, in batch order.
+        package var newEventCount: Int
+        /// Each stream's last version once the writes are done (only streams the batch writes),
+        /// in the order the batch first writes them.
+        package var lastVersions: [(stream: String, version: UInt64)]
     }
 
     /// Checks a batch without the store: the batch size, each event's fields, ids unique in the batch.
@@ -64,7 +64,7 @@ package enum AppendPlanner {
         }
         // A retried batch (every event already stored) succeeds without re-checking expectations,
         // which the first attempt already moved past. An empty batch still checks them.
-        if duplicates == events.count, !events.isEmpty { return Plan(positions: positions, writes: []) }
+        if duplicates == events.count, !events.isEmpty { return Plan(positions: positions, newEventCount: 0, lastVersions: []) }
 
         for (stream, expected) in expectations.sorted(by: { $0.key < $1.key }) {
             let current = try context.currentVersion(of: stream)
@@ -74,22 +74,30 @@ package enum AppendPlanner {
                     "stream \(stream) is at version \(current), the append expected \(expected)", field: "stream")
             }
         }
-        var next: [String: UInt64] = [:]
-        var writes = [Write]()
-        writes.reserveCapacity(events.count - duplicates)
+        // Most batches write one stream or a few: their versions are found by comparing names,
+        // with no hashing; a batch over many streams indexes them.
+        var next: [(stream: String, version: UInt64)] = []
+        var slots: [String: Int] = [:]
         for index in events.indices where !positions[index].isDuplicate {
             let stream = events[index].stream
+            let slot: Int?
+            if next.count <= Self.streamsSearchedMax {
+                slot = next.firstIndex { $0.stream == stream }
+            } else {
+                if slots.isEmpty { for (position, entry) in next.enumerated() { slots[entry.stream] = position } }
+                slot = slots[stream]
+            }
             let version: UInt64
-            if let slot = next.index(forKey: stream) {  // one hash look-up for a stream seen before
-                version = next.values[slot] + 1
-                next.values[slot] = version
+            if let slot {
+                version = next[slot].version + 1
+                next[slot].version = version
             } else {
                 version = try context.currentVersion(of: stream) + 1
-                next[stream] = version
+                if !slots.isEmpty { slots[stream] = next.count }
+                next.append((stream, version))
             }
             positions[index].version = version
-            writes.append(Write(index: index, version: version))
         }
-        return Plan(positions: positions, writes: writes, lastVersions: next)
+        return Plan(positions: positions, newEventCount: events.count - duplicates, lastVersions: next)
     }
 }

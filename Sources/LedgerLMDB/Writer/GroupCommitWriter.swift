@@ -151,7 +151,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 }
                 var positions = plan.positions
                 do throws(LedgerError) {
-                    try transaction.write(plan.writes, of: request.events, templates: request.templates, into: &positions)
+                    try transaction.write(request.events, templates: request.templates, into: &positions)
                 } catch {
                     mdb_txn_abort(txn)
                     if error.code == .mapFull {

@@ -48,10 +48,8 @@ struct WriteTransaction: AppendPlanningContext {
 
     mutating func currentVersion(of stream: String) throws(LedgerError) -> UInt64 {
         if let cached = versions[stream] { return cached }
-        if let known = committed.version(of: stream) {
-            versions[stream] = known
-            return known
-        }
+        // Not copied into `versions`: a stream this transaction writes gets there by `wrote`.
+        if let known = committed.version(of: stream) { return known }
         let version = try streams.latestVersion(of: stream, scratch: &scratch)
         versions[stream] = version
         return version
@@ -88,10 +86,10 @@ struct WriteTransaction: AppendPlanningContext {
         }
     }
 
-    /// Writes a request's planned events in order, recording each one's seq in `positions`.
+    /// Writes a request's new events (those `positions` does not mark duplicate) in order, at
+    /// the versions planned in `positions`, recording each one's seq there.
     mutating func write(
-        _ writes: [AppendPlanner.Write], of events: [ProposedEvent], templates: EventTemplates,
-        into positions: inout [EventPosition]
+        _ events: [ProposedEvent], templates: EventTemplates, into positions: inout [EventPosition]
     ) throws(LedgerError) {
         // Events and templates are read in place (no copy of each event). `withUnsafe…` cannot
         // pass a typed error through, so it is carried out.
@@ -99,9 +97,9 @@ struct WriteTransaction: AppendPlanningContext {
         events.withUnsafeBufferPointer { events in
             templates.bytes.withUnsafeBytes { bytes in
                 do throws(LedgerError) {
-                    for write in writes {
-                        let template = UnsafeRawBufferPointer(rebasing: bytes[templates.range(of: write.index)])
-                        positions[write.index].seq = try self.write(events[write.index], template: template, version: write.version)
+                    for index in events.indices where !positions[index].isDuplicate {
+                        let template = UnsafeRawBufferPointer(rebasing: bytes[templates.range(of: index)])
+                        positions[index].seq = try self.write(events[index], template: template, version: positions[index].version)
                     }
                 } catch {
                     failure = error
@@ -163,8 +161,8 @@ struct WriteTransaction: AppendPlanningContext {
 
     /// Records the versions a request's writes left its streams at (``AppendPlanner/Plan/lastVersions``),
     /// for the requests planned after it in this transaction: once per stream, not per event.
-    mutating func wrote(_ lastVersions: [String: UInt64]) {
-        versions.merge(lastVersions) { _, new in new }
+    mutating func wrote(_ lastVersions: [(stream: String, version: UInt64)]) {
+        for (stream, version) in lastVersions { versions[stream] = version }
     }
 
     /// Records the new head in `meta`; call once, after the last write.

@@ -57,18 +57,18 @@ public final class InMemoryEventStore: EventStore {
             var context = Context(state: state)
             let plan = try AppendPlanner.plan(events, expecting: expectations, in: &context)
             var positions = plan.positions
-            guard !plan.writes.isEmpty else { return AppendResult(positions: positions, head: state.head) }
+            guard plan.newEventCount > 0 else { return AppendResult(positions: positions, head: state.head) }
             let now = max(clock.now(), state.head.recordedAt)
-            for write in plan.writes {
-                let event = events[write.index]
+            for index in events.indices where !positions[index].isDuplicate {
+                let event = events[index]
                 let seq = state.head.seq + 1
                 let (bytes, hash) = EventCodec.encode(
-                    event, seq: seq, version: write.version, recordedAt: now, previous: state.head.hash)
+                    event, seq: seq, version: positions[index].version, recordedAt: now, previous: state.head.hash)
                 state.encoded.append(bytes)
                 state.streams[event.stream, default: []].append(seq)
                 state.ids[event.id] = seq
                 state.head = LogHead(seq: seq, hash: hash, recordedAt: now)
-                positions[write.index].seq = seq
+                positions[index].seq = seq
             }
             return AppendResult(positions: positions, head: state.head)
         }
