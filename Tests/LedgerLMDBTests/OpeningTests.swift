@@ -137,8 +137,8 @@ enum RawLMDB {
         try write(path, database: database, key: Array(key.utf8), value: value)
     }
 
-    static func write(_ path: String, database: String, key: [UInt8], value: [UInt8]) throws {
-        try withDatabase(path, database, create: true) { txn, dbi in
+    static func write(_ path: String, database: String, key: [UInt8], value: [UInt8], flags: Int32 = 0) throws {
+        try withDatabase(path, database, create: true, flags: flags) { txn, dbi in
             var keyBytes = key
             var valueBytes = value
             return keyBytes.withUnsafeMutableBytes { k in
@@ -159,7 +159,7 @@ enum RawLMDB {
     /// Runs `body` (an LMDB call; its return code is checked) in a write transaction on `database`,
     /// then commits.
     private static func withDatabase(
-        _ path: String, _ database: String, create: Bool, _ body: (OpaquePointer?, MDB_dbi) -> Int32
+        _ path: String, _ database: String, create: Bool, flags: Int32 = 0, _ body: (OpaquePointer?, MDB_dbi) -> Int32
     ) throws {
         var env: OpaquePointer?
         try check(mdb_env_create(&env))
@@ -169,7 +169,7 @@ enum RawLMDB {
         var txn: OpaquePointer?
         try check(mdb_txn_begin(env, nil, 0, &txn))
         var dbi: MDB_dbi = 0
-        try check(mdb_dbi_open(txn, database, create ? UInt32(MDB_CREATE) : 0, &dbi))
+        try check(mdb_dbi_open(txn, database, UInt32(flags) | (create ? UInt32(MDB_CREATE) : 0), &dbi))
         try check(body(txn, dbi))
         try check(mdb_txn_commit(txn))
     }
