@@ -99,11 +99,10 @@ public final class LMDBEventStore: EventStore {
         guard let writer else {
             throw LedgerError(.readOnly, "the ledger at \(path) is open read-only")
         }
-        try AppendPlanner.validate(events)
+        let templates = try EventTemplates.validated(events)  // encoded here, by the caller, not the writer
         if events.isEmpty, expectations.isEmpty {
             return AppendResult(positions: [], head: try head())
         }
-        let templates = EventTemplates(events)  // encoded here, on the caller's thread, not the writer's
         return try await withUnsafeThrowingContinuation { continuation in
             writer.submit(.init(events: events, templates: templates, expectations: expectations, continuation: continuation))
         }
