@@ -131,15 +131,17 @@ public final class LMDBEventStore: EventStore {
     public func read(from seq: UInt64, maxCount: Int) throws -> [RecordedEvent] {
         let count = min(maxCount, Limits.readEventCountMax)
         guard count > 0 else { return [] }
-        return try environment.withReadTransaction { txn throws(LedgerError) in
-            var events: [RecordedEvent] = []
-            events.reserveCapacity(min(count, 1_024))
-            try environment.forEachEncoded(from: max(seq, 1), through: .max, in: txn) { (_, bytes) throws(LedgerError) in
-                events.append(try EventCodec.decode(bytes))
-                return events.count < count
-            }
-            return events
+        let first = max(seq, 1)
+        // Seqs have no gaps, so `count` events end at `first + count - 1`. Batches, as in
+        // `forEachEvent`: each page of the map is read whole before its events are decoded.
+        let last = first > UInt64.max - UInt64(count - 1) ? UInt64.max : first + UInt64(count - 1)
+        var events: [RecordedEvent] = []
+        events.reserveCapacity(min(count, 1_024))
+        _ = try scanEncodedEventBatches(from: first, through: last, batchCountMax: 1_024) { batch, _ in
+            for bytes in batch { events.append(try EventCodec.decode(bytes)) }
+            return true
         }
+        return events
     }
 
     public func readStream(_ stream: String, fromVersion: UInt64, toVersion: UInt64, maxCount: Int) throws -> [RecordedEvent] {

@@ -44,6 +44,19 @@ enum ReadBenchmarks {
             }
             return seen
         }
+        var readSum: UInt64 = 0
+        let chunked = try medianRun(name: "replay through read(from:maxCount:), chunks of 4,096, \(label)", events: events) {
+            var seen = 0
+            var next: UInt64 = 1
+            while true {
+                let chunk = try store.read(from: next, maxCount: 4_096)
+                guard let last = chunk.last else { break }
+                for event in chunk { readSum &+= event.seq }
+                seen += chunk.count
+                next = last.seq + 1
+            }
+            return seen
+        }
         var encodedSum: UInt64 = 0
         let encoded = try medianRun(name: "replay zero-copy (forEachEncodedEvent), \(label)", events: events) {
             var seen = 0
@@ -60,10 +73,11 @@ enum ReadBenchmarks {
         defer { raw.close() }
         _ = try raw.scan()
         let ceiling = try medianRun(name: "raw LMDB cursor scan, \(label)", events: events) { try raw.scan().count }
-        guard decodeSum != 0, encodedSum != 0 else { throw BenchError("replay visited nothing") }
+        guard decodeSum != 0, encodedSum != 0, readSum != 0 else { throw BenchError("replay visited nothing") }
 
         report.ceiling(ceiling)
         report.add(Row(figure: decoded, ceiling: ceiling, target: replayTarget))
+        report.add(Row(figure: chunked, ceiling: ceiling))
         report.add(Row(figure: encoded, ceiling: ceiling))
     }
 
