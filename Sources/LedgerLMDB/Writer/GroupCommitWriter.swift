@@ -18,8 +18,8 @@ final class GroupCommitWriter: @unchecked Sendable {
         /// The events' templates, encoded by the caller (off the writer's thread).
         var templates: EventTemplates
         var expectations: [String: ExpectedVersion]
-        /// Resumed exactly once: by ``commit(_:)`` with the request's outcome, or by ``submit(_:)``
-        /// when the writer has stopped. (Unsafe, not checked: a checked continuation costs an
+        /// Resumed exactly once: by the writer thread with the request's outcome once its
+        /// transaction is decided, or by ``submit(_:)`` when the writer has stopped. (Unsafe, not checked: a checked continuation costs an
         /// allocation per append on this hot path, and the writer's code is the only resumer.)
         var continuation: UnsafeContinuation<AppendResult, any Error>
     }
@@ -109,6 +109,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// Writes a batch of requests in one transaction. A request whose plan fails (a version
     /// conflict, a duplicate) fails alone; a request whose write fails is dropped and the rest are
     /// retried; a full map grows and the whole batch is retried; a failed commit fails all.
+    /// Returns each request's outcome, in batch order; the caller resumes them.
     private func commit(_ batch: [Request]) -> [Result<AppendResult, LedgerError>?] {
         var outcomes = [Result<AppendResult, LedgerError>?](repeating: nil, count: batch.count)
         var excluded = Set<Int>()
