@@ -3,8 +3,9 @@ import LedgerLMDB
 import SpendLedgerTestKit
 import Testing
 
-/// Batches of 4,096 events or more are checked and encoded in two halves at once. They must be
-/// stored exactly as a small batch is, and refused with the same error, naming the same event.
+/// Batches of thousands of events must be stored exactly as proposed, and a faulty one refused
+/// whole with the error a small batch gets, naming the first faulty event: a field error or a
+/// repeated id, whichever comes first in the batch.
 @Suite struct LargeBatchTests {
     static func events(_ count: Int) -> [ProposedEvent] {
         (0..<count).map { EventStoreConformance.sampleEvent(stream: "run:r\($0 % 7)", index: $0) }

@@ -25,46 +25,24 @@ package enum AppendPlanner {
         package var lastVersions: [(stream: String, version: UInt64)]
     }
 
-    /// Checks a batch without the store: the batch size, each event's fields, ids unique in the
-    /// batch. The error names the first event at fault.
+    /// Checks a batch without the store: the batch size, each event's fields, ids unique in the batch.
     package static func validate(_ events: [ProposedEvent]) throws(LedgerError) {
-        try checkCount(events)
-        var fieldError: LedgerError?
-        do { try validate(events, in: events.indices) } catch { fieldError = error }
-        try checkIDsUnique(events, andFields: fieldError)
-    }
-
-    /// The batch-size limit.
-    package static func checkCount(_ events: [ProposedEvent]) throws(LedgerError) {
         guard events.count <= Limits.batchEventCountMax else {
             throw LedgerError(
                 .limitExceeded, "a batch of \(events.count) events is over the limit of \(Limits.batchEventCountMax)",
                 field: "batch")
         }
-    }
-
-    /// Each event's fields, for the events at `range` (errors name the event's index in the batch).
-    package static func validate(_ events: [ProposedEvent], in range: Range<Int>) throws(LedgerError) {
+        var seen = Set<EventID>(minimumCapacity: events.count)
         // Elements read in place: no copy (and retain) of each event.
         try events.withUnsafeBufferPointer { events throws(LedgerError) in
-            for index in range { try EventCodec.validate(events[index], batchIndex: index) }
-        }
-    }
-
-    /// No id twice in one batch. `fieldError`, the first field error found (by ``validate(_:in:)``),
-    /// is thrown instead when its event comes before the first repeated id.
-    package static func checkIDsUnique(_ events: [ProposedEvent], andFields fieldError: LedgerError? = nil) throws(LedgerError) {
-        let firstFault = fieldError?.batchIndex ?? events.count
-        if events.count > 1 {
-            var seen = Set<EventID>(minimumCapacity: events.count)
-            try events.withUnsafeBufferPointer { events throws(LedgerError) in
-                for index in 0..<firstFault where !seen.insert(events[index].id).inserted {
+            for index in events.indices {
+                try EventCodec.validate(events[index], batchIndex: index)
+                if !seen.insert(events[index].id).inserted {
                     throw LedgerError(
                         .duplicateIDInBatch, "id \(events[index].id) appears twice in one batch", batchIndex: index, field: "id")
                 }
             }
         }
-        if let fieldError { throw fieldError }
     }
 
     /// Plans a validated batch against the store's current state.
