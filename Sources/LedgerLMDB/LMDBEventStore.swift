@@ -133,12 +133,14 @@ public final class LMDBEventStore: EventStore {
         let count = min(maxCount, Limits.readEventCountMax)
         guard count > 0 else { return [] }
         let first = max(seq, 1)
-        // Seqs have no gaps, so `count` events end at `first + count - 1`. Batches, as in
-        // `forEachEvent`: each page of the map is read whole before its events are decoded.
+        // Seqs have no gaps, so `count` events end at `first + count - 1`.
         let last = first > UInt64.max - UInt64(count - 1) ? UInt64.max : first + UInt64(count - 1)
         var events: [RecordedEvent] = []
         events.reserveCapacity(min(count, 1_024))
-        _ = try scanEncodedEventBatches(from: first, through: last, batchCountMax: 1_024) { batch, _ in
+        // The batches `forEachEvent` reads, but each event decoded straight into the array: going
+        // through `forEachEvent`'s closure copies every event once more (a retain and a release of
+        // each string and the payload), 2.6 M events/s against 3.6 M.
+        _ = try scanEncodedEventBatches(from: first, through: last, batchCountMax: Self.decodeBatchCountMax) { batch, _ in
             for bytes in batch { events.append(try EventCodec.decode(bytes)) }
             return true
         }
@@ -195,6 +197,9 @@ public final class LMDBEventStore: EventStore {
         try environment.withReadTransaction { txn throws(LedgerError) in try environment.head(in: txn) }
     }
 
+    /// Events decoded per batch by ``forEachEvent(from:through:_:)`` and ``read(from:maxCount:)``.
+    static let decodeBatchCountMax = 1_024
+
     /// Decodes every event in `from...through` and hands it to `body`, in `seq` order, on the
     /// calling thread; `body` returns false to stop. The fastest full replay: each read transaction
     /// covers a bounded chunk of the log, so a long replay never pins old pages for long, and the
@@ -207,7 +212,7 @@ public final class LMDBEventStore: EventStore {
         from: UInt64 = 1, through: UInt64 = .max, _ body: (RecordedEvent) throws -> Bool
     ) throws -> UInt64 {
         var last: UInt64 = 0
-        _ = try scanEncodedEventBatches(from: from, through: through, batchCountMax: 1_024) { batch, _ in
+        _ = try scanEncodedEventBatches(from: from, through: through, batchCountMax: Self.decodeBatchCountMax) { batch, _ in
             for bytes in batch {
                 let event = try EventCodec.decode(bytes)
                 last = event.seq

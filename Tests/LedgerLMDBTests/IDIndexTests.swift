@@ -38,6 +38,28 @@ import Testing
         #expect(try store.head().seq == head)
     }
 
+    /// The writer skips the index search for ids above the highest indexed one: ids below it, equal
+    /// to it and above it must all be told apart exactly, new or stored.
+    @Test func reappendingIndexedIDs_isExact_belowAtAndAboveTheHighestIndexedID() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        func event(_ high: UInt64) -> ProposedEvent {
+            var event = EventStoreConformance.sampleEvent(stream: "run:edge", index: Int(high))
+            event.id = EventID(high: high, low: 7)
+            return event
+        }
+        let store = try LMDBEventStore.open(at: directory.path)
+        try await store.append([event(1), event(5), event(9)])
+        store.close()  // closed cleanly: the ids are in the index, none in the tail
+        let reopened = try LMDBEventStore.open(at: directory.path)
+        defer { reopened.close() }
+        let result = try await reopened.append([event(1), event(10), event(9), event(3), event(5)])
+        #expect(result.positions.map(\.isDuplicate) == [true, false, true, false, true])
+        #expect(result.positions.map(\.seq) == [1, 4, 3, 5, 2])
+        #expect(try reopened.head().seq == 5)
+        try Self.expectIDsMatchLog(reopened)
+    }
+
     @Test func idLookups_areExact_fromTheTail_theIndex_andALogScan() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

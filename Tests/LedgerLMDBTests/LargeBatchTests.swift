@@ -11,46 +11,52 @@ import Testing
         (0..<count).map { EventStoreConformance.sampleEvent(stream: "run:r\($0 % 7)", index: $0) }
     }
 
-    @Test func aLargeBatch_isStoredExactlyAsProposed() async throws {
+    /// A fresh ledger (no fsync: these tests are about validation and encoding).
+    static func withStore(_ body: (LMDBEventStore) async throws -> Void) async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
         let store = try LMDBEventStore.open(at: directory.path, options: LMDBOptions(durability: .noSync))
         defer { store.close() }
-        let batch = Self.events(6_001)
-        let result = try await store.append(batch)
-        #expect(result.positions.map(\.seq) == Array(1...6_001))
-        let stored = try store.read(from: 1, maxCount: 10_000)
-        #expect(stored.map(\.proposed) == batch)
+        try await body(store)
+    }
+
+    @Test func aLargeBatch_isStoredExactlyAsProposed() async throws {
+        try await Self.withStore { store in
+            let batch = Self.events(6_001)
+            let result = try await store.append(batch)
+            #expect(result.positions.map(\.seq) == Array(1...6_001))
+            let stored = try store.read(from: 1, maxCount: 10_000)
+            #expect(stored.map(\.proposed) == batch)
+        }
     }
 
     @Test func aLargeBatch_isRefusedNamingItsFirstFaultyEvent_andNothingIsWritten() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        let store = try LMDBEventStore.open(at: directory.path, options: LMDBOptions(durability: .noSync))
-        defer { store.close() }
-        let events = Self.events(6_000)
-        func spoiled(_ edits: [(Int, (inout ProposedEvent) -> Void)]) -> [ProposedEvent] {
-            var batch = events
-            for (index, edit) in edits { edit(&batch[index]) }
-            return batch
+        try await Self.withStore { store in
+            let events = Self.events(6_000)
+            func spoiled(_ edits: [(Int, (inout ProposedEvent) -> Void)]) -> [ProposedEvent] {
+                var batch = events
+                for (index, edit) in edits { edit(&batch[index]) }
+                return batch
+            }
+            let emptyStream: (inout ProposedEvent) -> Void = { $0.stream = "" }
+            let longType: (inout ProposedEvent) -> Void = { $0.type = String(repeating: "t", count: Limits.eventTypeBytesMax + 1) }
+            let cases: [(batch: [ProposedEvent], code: LedgerError.Code, index: Int, field: String)] = [
+                (spoiled([(4_500, emptyStream)]), .invalidEvent, 4_500, "stream"),
+                (spoiled([(4_500, emptyStream), (10, longType)]), .limitExceeded, 10, "type"),
+                (spoiled([(4_500, emptyStream), (5_000, { $0.id = events[3].id })]), .invalidEvent, 4_500, "stream"),
+                (spoiled([(4_500, emptyStream), (100, { $0.id = events[3].id })]), .duplicateIDInBatch, 100, "id"),
+                (spoiled([(5_999, { $0.id = events[3_000].id })]), .duplicateIDInBatch, 5_999, "id"),
+            ]
+            for (batch, code, index, field) in cases {
+                let error = await #expect(throws: LedgerError.self) { try await store.append(batch) }
+                #expect(error?.code == code && error?.batchIndex == index && error?.field == field, "\(String(describing: error))")
+                // A small batch with the same fault is refused alike.
+                let small = Array(batch[..<(index + 1)])
+                let smallError = await #expect(throws: LedgerError.self) { try await store.append(small) }
+                #expect(smallError?.code == code && smallError?.batchIndex == index)
+            }
+            let head = try store.head()
+            #expect(head.seq == 0)
         }
-        let emptyStream: (inout ProposedEvent) -> Void = { $0.stream = "" }
-        let longType: (inout ProposedEvent) -> Void = { $0.type = String(repeating: "t", count: Limits.eventTypeBytesMax + 1) }
-        let cases: [(batch: [ProposedEvent], code: LedgerError.Code, index: Int, field: String)] = [
-            (spoiled([(4_500, emptyStream)]), .invalidEvent, 4_500, "stream"),
-            (spoiled([(4_500, emptyStream), (10, longType)]), .limitExceeded, 10, "type"),
-            (spoiled([(4_500, emptyStream), (5_000, { $0.id = events[3].id })]), .invalidEvent, 4_500, "stream"),
-            (spoiled([(4_500, emptyStream), (100, { $0.id = events[3].id })]), .duplicateIDInBatch, 100, "id"),
-            (spoiled([(5_999, { $0.id = events[3_000].id })]), .duplicateIDInBatch, 5_999, "id"),
-        ]
-        for (batch, code, index, field) in cases {
-            let error = await #expect(throws: LedgerError.self) { try await store.append(batch) }
-            #expect(error?.code == code && error?.batchIndex == index && error?.field == field, "\(String(describing: error))")
-            // A small batch with the same fault is refused alike.
-            let small = Array(batch[..<(index + 1)])
-            let smallError = await #expect(throws: LedgerError.self) { try await store.append(small) }
-            #expect(smallError?.code == code && smallError?.batchIndex == index)
-        }
-        #expect(try store.head().seq == 0)
     }
 }

@@ -113,7 +113,6 @@ public enum EventCodec {
         _ event: ProposedEvent, seq: UInt64, version: UInt64, recordedAt: LedgerTime,
         previous: ChainHash, into buffer: UnsafeMutableRawBufferPointer
     ) -> ChainHash {
-        precondition(seq > 0 && version > 0, "seq and version start at 1")
         encodeTemplate(event, into: buffer)
         return seal(buffer, seq: seq, version: version, recordedAt: recordedAt, previous: previous)
     }

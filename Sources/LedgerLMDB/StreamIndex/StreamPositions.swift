@@ -11,8 +11,12 @@ final class StreamPositionReader {
     private let index: StreamIndex
     private var txn: OpaquePointer?
     private var watermark: UInt64 = 0
-    /// The highest id in `txn`'s index (`.some(nil)`: none), read once per transaction.
-    private var highestID: EventID??
+    /// The highest id in `txn`'s index, read at most once per transaction; forgotten with it.
+    private var highestID: HighestID = .unread
+    private enum HighestID {
+        case unread
+        case read(EventID?)  // nil: the index holds no id
+    }
 
     init(tail: StreamTail, index: StreamIndex) {
         self.tail = tail
@@ -37,10 +41,10 @@ final class StreamPositionReader {
         var found = look.seqs
         guard found.contains(where: { $0 == nil }) else { return found }
         let txn = try indexTransaction(through: look.indexed)
-        if highestID == nil { highestID = .some(try index.highestID(in: txn)) }
+        if case .unread = highestID { highestID = .read(try index.highestID(in: txn)) }
         // Time-ordered ids (UUIDv7) arrive mostly above everything indexed, which lags the log:
         // those are known to be new without a search of the index.
-        guard let highest = highestID! else { return found }
+        guard case .read(let highestOrNone) = highestID, let highest = highestOrNone else { return found }
         var missing: [EventID] = []
         var missingPositions: [Int] = []
         for position in ids.indices where found[position] == nil && ids[position] <= highest {
@@ -62,7 +66,7 @@ final class StreamPositionReader {
         var opened: OpaquePointer?
         try LMDBResult.check(mdb_txn_begin(index.env, nil, UInt32(MDB_RDONLY), &opened), "starting a stream index read")
         txn = opened
-        highestID = nil
+        highestID = .unread
         watermark = try index.watermark(in: opened!).seq
         precondition(watermark >= indexed, "the index's watermark moves before the tail drops what it holds")
         return opened!
