@@ -29,11 +29,13 @@ let package = Package(
             pkgConfig: "lmdb",
             providers: [.apt(["liblmdb-dev"])]
         ),
+        // BoringSSL's one-shot SHA-256 from swift-crypto's copy, declared for the chain hash (see shim.h).
+        .systemLibrary(name: "CBoringSHA256"),
         // Vocabulary and contracts: events, codec, hash chain, the storage protocol and the
         // in-memory backend. No I/O, and no knowledge of any backend.
         .target(
             name: "LedgerCore",
-            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+            dependencies: [.product(name: "Crypto", package: "swift-crypto"), "CBoringSHA256"]
         ),
         // The typed spend events (usage, runs, budgets, reservations, prices) on top of the log.
         .target(name: "LedgerDomain", dependencies: ["LedgerCore"]),

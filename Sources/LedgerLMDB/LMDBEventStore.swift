@@ -99,11 +99,11 @@ public final class LMDBEventStore: EventStore {
         guard let writer else {
             throw LedgerError(.readOnly, "the ledger at \(path) is open read-only")
         }
-        try AppendPlanner.validate(events)
+        // Checked and encoded here, by the caller, not the writer.
+        let templates = try EventTemplates(validating: events)
         if events.isEmpty, expectations.isEmpty {
             return AppendResult(positions: [], head: try head())
         }
-        let templates = EventTemplates(events)  // encoded here, by the caller, not the writer
         return try await withUnsafeThrowingContinuation { continuation in
             writer.submit(.init(events: events, templates: templates, expectations: expectations, continuation: continuation))
         }

@@ -60,6 +60,34 @@ import Testing
         try Self.expectIDsMatchLog(reopened)
     }
 
+    /// The writer's tail builds its look-up tables (by id, by stream) on first use and extends them
+    /// with the commits that arrive after: ids, stream versions and stream reads from commits
+    /// before and after each look-up are all exact, and repeats of either are recognised.
+    @Test func tailLookUps_interleavedWithCommits_stayExact() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try LMDBEventStore.open(at: directory.path)
+        defer { store.close() }
+        var appended: [ProposedEvent] = []
+        for round in 0..<6 {
+            let batch = Self.events(round * 40..<(round + 1) * 40)
+            let result = try await store.append(batch)
+            #expect(result.positions.allSatisfy { !$0.isDuplicate })
+            appended += batch
+            try Self.expectIDsMatchLog(store)
+            for stream in 0..<7 {
+                let name = "run:r\(stream)"
+                let expected = appended.filter { $0.stream == name }
+                #expect(try store.streamVersion(name) == UInt64(expected.count))
+                let read = try store.readStream(name, fromVersion: 1, toVersion: .max, maxCount: 1_000)
+                #expect(read.map(\.id) == expected.map(\.id))
+                #expect(read.map(\.version) == Array(1...UInt64(expected.count)))
+            }
+            try await Self.expectReappendIsIdempotent(store, Array(batch[0..<5]) + (round > 0 ? Array(appended[0..<3]) : []))
+        }
+        #expect(try store.verify().isIntact)
+    }
+
     @Test func idLookups_areExact_fromTheTail_theIndex_andALogScan() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }

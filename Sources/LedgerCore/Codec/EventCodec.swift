@@ -46,8 +46,9 @@ public enum EventCodec {
         if streamBytes > Limits.streamNameBytesMax {
             throw fail(.limitExceeded, "stream", "is \(streamBytes) bytes, over the limit of \(Limits.streamNameBytesMax)")
         }
-        if event.stream.utf8.contains(0) { throw fail(.invalidEvent, "stream", "must not contain a NUL byte") }
-        if !isNFC(event.stream) {
+        let (hasNUL, isASCII) = scanForNULAndASCII(event.stream)
+        if hasNUL { throw fail(.invalidEvent, "stream", "must not contain a NUL byte") }
+        if !isASCII, !isNFC(event.stream) {
             throw fail(
                 .invalidEvent, "stream",
                 "must be in Unicode normalization form C (two spellings of one name would be two streams on disk)")
@@ -80,6 +81,21 @@ public enum EventCodec {
         if event.payload.count > Limits.eventPayloadBytesMax {
             throw fail(
                 .limitExceeded, "payload", "is \(event.payload.count) bytes, over the limit of \(Limits.eventPayloadBytesMax)")
+        }
+    }
+
+    /// Whether `text` has a NUL byte, and whether it is all ASCII, in one pass over its UTF-8
+    /// in place (a stream name is checked for both on every append).
+    static func scanForNULAndASCII(_ text: String) -> (hasNUL: Bool, isASCII: Bool) {
+        var text = text
+        return text.withUTF8 { bytes in
+            var hasNUL = false
+            var high: UInt8 = 0
+            for byte in bytes {
+                hasNUL = hasNUL || byte == 0
+                high |= byte
+            }
+            return (hasNUL, high < 0x80)
         }
     }
 

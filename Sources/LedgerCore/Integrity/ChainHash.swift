@@ -1,3 +1,4 @@
+import CBoringSHA256
 import Crypto
 
 /// A SHA-256 link of the hash chain, held inline (four words, no heap allocation).
@@ -48,7 +49,29 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
     public var description: String { Hex.encode(bytes) }
 
     /// The next link: SHA-256 over this hash and `canonicalBytes`.
+    ///
+    /// The two parts are copied into one buffer (on the stack for any usual event) and hashed in one
+    /// call of BoringSSL's one-shot SHA-256: no context object is allocated, filled and zeroed per
+    /// event, as `Crypto.SHA256` does. `chainedUsingCrypto(with:)` computes the same through
+    /// `Crypto.SHA256`, and a test holds the two equal.
     public func chained(with canonicalBytes: UnsafeRawBufferPointer) -> ChainHash {
+        let count = 32 + canonicalBytes.count
+        return withUnsafeTemporaryAllocation(byteCount: count, alignment: 8) { input in
+            store(to: input.baseAddress!)
+            if canonicalBytes.count > 0 {
+                (input.baseAddress! + 32).copyMemory(from: canonicalBytes.baseAddress!, byteCount: canonicalBytes.count)
+            }
+            var digest = ChainHash.genesis
+            withUnsafeMutableBytes(of: &digest) { out in
+                _ = CCryptoBoringSSL_SHA256(
+                    input.baseAddress!.assumingMemoryBound(to: UInt8.self), count, out.baseAddress!.assumingMemoryBound(to: UInt8.self))
+            }
+            return digest
+        }
+    }
+
+    /// The same link as ``chained(with:)``, through `Crypto.SHA256`.
+    package func chainedUsingCrypto(with canonicalBytes: UnsafeRawBufferPointer) -> ChainHash {
         var hasher = SHA256()
         withUnsafeBytes(of: self) { hasher.update(bufferPointer: $0) }
         hasher.update(bufferPointer: canonicalBytes)

@@ -98,9 +98,9 @@ final class StreamIndexer: @unchecked Sendable {
     static func entries(of generations: [StreamTail.Generation]) -> [StreamIndexEntry] {
         var streams: [String: [StreamTail.Run]] = [:]
         var count = 0
-        for generation in generations {
+        for var generation in generations {
             count += generation.eventCount
-            for (stream, run) in generation.runs { streams[stream, default: []].append(run) }
+            for (stream, run) in generation.allRuns() { streams[stream, default: []].append(run) }
         }
         var entries: [StreamIndexEntry] = []
         entries.reserveCapacity(count)
@@ -117,9 +117,11 @@ final class StreamIndexer: @unchecked Sendable {
     /// The generations' ids as index entries, sorted by id (the index's key order).
     static func idEntries(of generations: [StreamTail.Generation]) -> [IDIndexEntry] {
         var entries: [IDIndexEntry] = []
-        entries.reserveCapacity(generations.reduce(0) { $0 + $1.ids.count })
+        entries.reserveCapacity(generations.reduce(0) { $0 + $1.eventCount })
         for generation in generations {
-            for (id, seq) in generation.ids { entries.append(IDIndexEntry(id: id, seq: seq)) }
+            for commit in generation.commits {
+                for position in commit { entries.append(IDIndexEntry(id: position.id, seq: position.seq)) }
+            }
         }
         entries.sort { $0.id < $1.id }
         return entries
@@ -140,15 +142,19 @@ final class StreamIndexer: @unchecked Sendable {
         }
         while from < head.seq {
             let through = min(head.seq, from + catchUpChunkEventCount)
-            var generation = StreamTail.Generation()
+            var positions: [WrittenPosition] = []
+            var lastHash = ChainHash.genesis
             _ = try environment.withReadTransaction { txn throws(LedgerError) in
                 try environment.forEachEncoded(from: from + 1, through: through, in: txn) { (seq, bytes) throws(LedgerError) in
                     let view = try EventView(bytes)
-                    generation.add(stream: view.streamName, version: view.version, id: view.id, seq: seq)
-                    generation.lastHash = view.hash
+                    positions.append(WrittenPosition(stream: view.streamName, version: view.version, id: view.id, seq: seq))
+                    lastHash = view.hash
                     return true
                 }
             }
+            var generation = StreamTail.Generation()
+            generation.add(positions)
+            generation.lastHash = lastHash
             guard generation.lastSeq == through else {
                 throw LedgerError(.corrupted, "the log ends at seq \(generation.lastSeq) below its head \(through)", seq: generation.lastSeq + 1)
             }

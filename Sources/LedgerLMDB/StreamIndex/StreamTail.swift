@@ -8,10 +8,12 @@ import LedgerCore
 /// Entries are kept in generations. The writer adds to the newest; the indexer seals it (a new,
 /// empty generation takes the writes from then on), writes the sealed ones to the index, and drops
 /// them once that index transaction is durable. Within one generation a stream's events have
-/// consecutive versions, so a generation keeps, per stream, the first version and the seqs.
+/// consecutive versions, so its look-up table by stream keeps, per stream, the first version and
+/// the seqs.
 ///
-/// Invariants (checked on every add): `indexed <= head`; every entry's seq is in
-/// `(indexed, head]`; versions of a stream grow by exactly one from generation to generation.
+/// Invariants: every commit continues the head with no gap (checked on every add); every entry's
+/// seq is in `(indexed, head]`; an id is held once and a stream's versions grow by exactly one
+/// (checked as a generation's look-up tables are built).
 ///
 /// `@unchecked Sendable`: every field is touched only under `lock`.
 final class StreamTail: @unchecked Sendable {
@@ -29,22 +31,74 @@ final class StreamTail: @unchecked Sendable {
         }
     }
 
-    /// A generation of the tail: its runs, its events' ids and the last committed event it holds.
+    /// A generation of the tail: the positions of the commits it took, in seq order, and the last
+    /// committed event it holds.
+    ///
+    /// Adding a commit costs no hashing: its positions are kept as the writer made them. The
+    /// look-up tables by id and by stream are built from them on first use, under the tail's
+    /// lock, and extended by later uses; a workload that never looks up, like a single producer
+    /// of fresh time-ordered ids, never builds them. The indexer sorts the positions itself.
     struct Generation {
-        var runs: [String: Run] = [:]
-        var ids: [EventID: UInt64] = [:]
-        var eventCount = 0
-        var lastSeq: UInt64 = 0
+        /// Each commit's positions, in seq order.
+        private(set) var commits: [[WrittenPosition]] = []
+        private(set) var eventCount = 0
+        private(set) var lastSeq: UInt64 = 0
         var lastHash = ChainHash.genesis
+        /// The highest id the generation holds (nil when empty): a higher id is not here, with no
+        /// look-up.
+        private(set) var highestID: EventID?
+        private var ids = EventIDTable()
+        private var runs: [String: Run] = [:]
+        /// How many of `commits` are in `ids`, and in `runs`.
+        private var commitsInIDs = 0
+        private var commitsInRuns = 0
 
-        /// Adds one event's position; a stream's versions must grow by one, an id is new. One
-        /// hash look-up per table, the run extended in place.
-        mutating func add(stream: String, version: UInt64, id: EventID, seq: UInt64) {
-            let previous = ids.updateValue(seq, forKey: id)
-            precondition(previous == nil, "an event id is stored once")
-            runs[stream, default: Run(firstVersion: version, seqs: [])].append(version: version, seq: seq)
-            eventCount += 1
-            lastSeq = seq
+        /// Adds one commit's positions, which must continue the generation's seqs.
+        mutating func add(_ commit: [WrittenPosition]) {
+            guard let first = commit.first else { return }
+            precondition(eventCount == 0 || first.seq == lastSeq + 1, "a generation's seqs have no gaps")
+            var highest = highestID ?? first.id
+            for position in commit where position.id > highest { highest = position.id }
+            highestID = highest
+            commits.append(commit)
+            eventCount += commit.count
+            lastSeq = commit.last!.seq
+        }
+
+        /// The seq of the event with `id`, if the generation holds it.
+        mutating func seq(ofID id: EventID) -> UInt64? {
+            guard let highestID, id <= highestID else { return nil }
+            while commitsInIDs < commits.count {
+                for position in commits[commitsInIDs] {
+                    let previous = ids.insert(position.id, value: position.seq)
+                    precondition(previous == nil, "an event id is stored once")
+                }
+                commitsInIDs += 1
+            }
+            return ids[id]
+        }
+
+        /// The run of `stream`'s events in this generation, if any.
+        mutating func run(of stream: String) -> Run? {
+            tableRuns()
+            return runs[stream]
+        }
+
+        /// Every stream's run in this generation.
+        mutating func allRuns() -> [String: Run] {
+            tableRuns()
+            return runs
+        }
+
+        /// Versions grow by exactly one within a stream; checked here, as the runs are built.
+        private mutating func tableRuns() {
+            while commitsInRuns < commits.count {
+                for position in commits[commitsInRuns] {
+                    runs[position.stream, default: Run(firstVersion: position.version, seqs: [])]
+                        .append(version: position.version, seq: position.seq)
+                }
+                commitsInRuns += 1
+            }
         }
     }
 
@@ -82,10 +136,7 @@ final class StreamTail: @unchecked Sendable {
             precondition(written.first!.seq == head + 1, "the tail must grow without gaps")
             precondition(newHead.seq == head + UInt64(written.count), "the tail's head must match the commit")
             var generation = generations.removeLast()
-            generation.ids.reserveCapacity(generation.ids.count + written.count)
-            for position in written {
-                generation.add(stream: position.stream, version: position.version, id: position.id, seq: position.seq)
-            }
+            generation.add(written)
             generation.lastHash = newHead.hash
             generations.append(generation)
             eventCount += written.count
@@ -98,8 +149,8 @@ final class StreamTail: @unchecked Sendable {
     /// must be read to know it.
     func latestVersion(of stream: String) -> (version: UInt64?, indexed: UInt64) {
         lock.withLock {
-            for generation in generations.reversed() {
-                if let run = generation.runs[stream] { return (run.lastVersion, indexed) }
+            for index in generations.indices.reversed() {
+                if let run = generations[index].run(of: stream) { return (run.lastVersion, indexed) }
             }
             return (nil, indexed)
         }
@@ -114,8 +165,8 @@ final class StreamTail: @unchecked Sendable {
             seqs.reserveCapacity(ids.count)
             for id in ids {
                 var found: UInt64?
-                for generation in generations.reversed() {
-                    if let seq = generation.ids[id] {
+                for index in generations.indices.reversed() {
+                    if let seq = generations[index].seq(ofID: id) {
                         found = seq
                         break
                     }
@@ -142,8 +193,8 @@ final class StreamTail: @unchecked Sendable {
     func view(of stream: String) -> StreamView {
         lock.withLock {
             var entries: [(version: UInt64, seq: UInt64)] = []
-            for generation in generations {
-                guard let run = generation.runs[stream] else { continue }
+            for index in generations.indices {
+                guard let run = generations[index].run(of: stream) else { continue }
                 for (offset, seq) in run.seqs.enumerated() {
                     entries.append((run.firstVersion + UInt64(offset), seq))
                 }

@@ -7,29 +7,13 @@ struct EventTemplates: Sendable {
     var bytes: [UInt8]
     /// Event `i` is `bytes[starts[i]..<starts[i + 1]]`.
     var starts: [Int]
+    /// Which stream each event writes, for the writer's planner.
+    var streams: BatchStreams
 
-    /// Encodes `events`, which must have passed `AppendPlanner.validate`.
-    init(_ events: [ProposedEvent]) {
-        var starts: [Int] = []
-        starts.reserveCapacity(events.count + 1)
-        var total = 0
-        events.withUnsafeBufferPointer { events in
-            for index in events.indices {
-                starts.append(total)
-                total += EventCodec.encodedSize(of: events[index])
-            }
-        }
-        starts.append(total)
-        self.starts = starts
-        self.bytes = [UInt8](unsafeUninitializedCapacity: total) { buffer, count in
-            let raw = UnsafeMutableRawBufferPointer(buffer)
-            events.withUnsafeBufferPointer { events in
-                for index in events.indices {
-                    EventCodec.encodeTemplate(events[index], into: UnsafeMutableRawBufferPointer(rebasing: raw[starts[index]..<starts[index + 1]]))
-                }
-            }
-            count = total
-        }
+    /// Checks `events` (``AppendPlanner/validate(_:)``) and encodes them; throws what is wrong
+    /// with the first faulty event.
+    init(validating events: [ProposedEvent]) throws(LedgerError) {
+        (bytes, starts, streams) = try AppendPlanner.validatedTemplates(of: events)
     }
 
     func range(of index: Int) -> Range<Int> { starts[index]..<starts[index + 1] }

@@ -145,7 +145,8 @@ final class GroupCommitWriter: @unchecked Sendable {
             for (index, request) in batch.enumerated() where !excluded.contains(index) {
                 let plan: AppendPlanner.Plan
                 do {
-                    plan = try AppendPlanner.plan(request.events, expecting: request.expectations, in: &transaction)
+                    plan = try AppendPlanner.plan(
+                        request.events, streams: request.templates.streams, expecting: request.expectations, in: &transaction)
                 } catch {
                     outcomes[index] = .failure(error as? LedgerError ?? LedgerError(.storage, "\(error)"))
                     continue

@@ -25,7 +25,8 @@ struct WriteTransaction: AppendPlanningContext {
     /// Ids written by this transaction (not in the tail or the index until it commits), for a later
     /// request of the same group commit that repeats one. Filled only once a second request is
     /// planned: the first request's own repeats are caught by the planner.
-    private var writtenIDs: [EventID: (seq: UInt64, version: UInt64)] = [:]
+    /// Each id's position in ``written``, plus one.
+    private var writtenIDs = EventIDTable()
     private var idsIndexedThrough = 0
     private var scratch: [UInt8] = []
     /// Write cursors on `events` and `occurred`, opened at the first write and kept at the end of
@@ -65,7 +66,11 @@ struct WriteTransaction: AppendPlanningContext {
         var stored = [(seq: UInt64, version: UInt64)?](repeating: nil, count: ids.count)
         if !written.isEmpty {
             noteWrittenIDs()
-            for position in ids.indices { stored[position] = writtenIDs[ids[position]] }
+            for position in ids.indices {
+                guard let slot = writtenIDs[ids[position]] else { continue }
+                let earlier = written[Int(slot) - 1]
+                stored[position] = (earlier.seq, earlier.version)
+            }
         }
         let seqs = try streams.seqs(ofIDs: ids)
         for position in ids.indices where stored[position] == nil {
@@ -80,8 +85,7 @@ struct WriteTransaction: AppendPlanningContext {
 
     private mutating func noteWrittenIDs() {
         while idsIndexedThrough < written.count {
-            let position = written[idsIndexedThrough]
-            writtenIDs[position.id] = (position.seq, position.version)
+            writtenIDs.insert(written[idsIndexedThrough].id, value: UInt64(idsIndexedThrough) + 1)
             idsIndexedThrough += 1
         }
     }
