@@ -23,9 +23,9 @@ enum ConcurrentBenchmark {
         $0.rate >= 200_000 && ($0.p99 ?? .max) <= 5_000_000
     }
 
-    static func run(scratch: Scratch, quick: Bool, report: Report) async throws {
+    static func run(scratch: Scratch, quick: Bool, appendsPerTask chosen: Int? = nil, report: Report) async throws {
         let tasks = 1_000
-        let appendsPerTask = quick ? 10 : 200
+        let appendsPerTask = chosen ?? (quick ? 10 : 200)
         let events = tasks * appendsPerTask
         print("\(Format.count(tasks)) concurrent appenders × \(appendsPerTask) single-event durable appends")
         let (figure, transactions) = try await concurrentAppend(

@@ -113,9 +113,13 @@ extension SpendBench {
             abstract: "1,000 concurrent appenders of one event per call (group commit).")
         @OptionGroup var options: CommonOptions
 
+        @Option(help: "Appends each of the 1,000 appenders makes (default 200; more for a longer, steady-state run).")
+        var appendsPerTask: Int?
+
         func run() async throws {
             try await options.run("concurrent") { report in
-                try await ConcurrentBenchmark.run(scratch: options.scratch, quick: options.quick, report: report)
+                try await ConcurrentBenchmark.run(
+                    scratch: options.scratch, quick: options.quick, appendsPerTask: appendsPerTask, report: report)
             }
         }
     }

@@ -330,9 +330,15 @@ final class StreamIndex: @unchecked Sendable {
         cursorOpen = false
         try LMDBResult.check(mdb_cursor_open(txn, ids, &cursor), "opening an id index cursor")
         cursorOpen = true
+        // Time-ordered ids (UUIDv7) mostly sort above every id indexed: those are appended, which
+        // fills the index's pages, where a put into the tree splits them half full. An id that is
+        // not above the last one (sorted first: a late producer's) is put where it belongs.
         for entry in idEntries {
             var key = IndexKeys.id(entry.id)
-            let rc = withUnsafeMutableBytes(of: &key) { Self.put(entry.seq, at: $0, cursor: cursor) }
+            let rc = withUnsafeMutableBytes(of: &key) { key in
+                let appended = Self.put(entry.seq, at: key, cursor: cursor, flags: UInt32(MDB_APPEND))
+                return appended == MDB_KEYEXIST ? Self.put(entry.seq, at: key, cursor: cursor) : appended
+            }
             if rc == MDB_KEYEXIST {
                 throw LedgerError(.corrupted, "the id index already maps \(entry.id) to another event than seq \(entry.seq)")
             }
@@ -348,13 +354,17 @@ final class StreamIndex: @unchecked Sendable {
     /// Puts `key` -> `seq` through `cursor`, never overwriting: an entry already there with the
     /// same seq is success (a crash between an index commit and the tail's drop re-offers it);
     /// another seq is `MDB_KEYEXIST`.
-    private static func put(_ seq: UInt64, at key: UnsafeMutableRawBufferPointer, cursor: OpaquePointer?) -> Int32 {
+    /// With `MDB_APPEND`, `MDB_KEYEXIST` means only that `key` is not above the database's last key.
+    private static func put(
+        _ seq: UInt64, at key: UnsafeMutableRawBufferPointer, cursor: OpaquePointer?, flags: UInt32 = UInt32(MDB_NOOVERWRITE)
+    ) -> Int32 {
         let stored = seq.littleEndian
         var value = stored
         return withUnsafeMutableBytes(of: &value) { valueRaw in
             var k = MDB_val(mv_size: key.count, mv_data: key.baseAddress)
             var v = MDB_val(mv_size: 8, mv_data: valueRaw.baseAddress)
-            let rc = mdb_cursor_put(cursor, &k, &v, UInt32(MDB_NOOVERWRITE))
+            let rc = mdb_cursor_put(cursor, &k, &v, flags)
+            if flags & UInt32(MDB_APPEND) != 0 { return rc }
             if rc == MDB_KEYEXIST, v.mv_size == 8, v.mv_data.loadUnaligned(as: UInt64.self) == stored { return MDB_SUCCESS }
             return rc
         }
