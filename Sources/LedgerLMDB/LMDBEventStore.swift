@@ -100,12 +100,30 @@ public final class LMDBEventStore: EventStore {
             throw LedgerError(.readOnly, "the ledger at \(path) is open read-only")
         }
         // Checked and encoded here, by the caller, not the writer.
-        let templates = try EventTemplates(validating: events)
+        var encoder = try AppendPlanner.BatchEncoder(events)
+        if events.count >= 2 * TemplateFeed.rangeEventCount, expectations.isEmpty {
+            // A large append: the writer plans and writes each range while this encodes the next.
+            let ranges = TemplateFeed.ranges(count: events.count)
+            let first = EventTemplates(try encoder.templates(for: ranges[0]))
+            let feed = TemplateFeed(count: events.count, first: first)
+            return try await withUnsafeThrowingContinuation { continuation in
+                writer.submit(.init(events: events, templates: first, feed: feed, expectations: [:], continuation: continuation))
+                for range in ranges.dropFirst() {
+                    do throws(LedgerError) {
+                        feed.deliver(EventTemplates(try encoder.templates(for: range)))
+                    } catch {
+                        feed.fail(error)
+                        return
+                    }
+                }
+            }
+        }
+        let templates = EventTemplates(try encoder.templates(for: events.indices))
         if events.isEmpty, expectations.isEmpty {
             return AppendResult(positions: [], head: try head())
         }
         return try await withUnsafeThrowingContinuation { continuation in
-            writer.submit(.init(events: events, templates: templates, expectations: expectations, continuation: continuation))
+            writer.submit(.init(events: events, templates: templates, feed: nil, expectations: expectations, continuation: continuation))
         }
     }
 

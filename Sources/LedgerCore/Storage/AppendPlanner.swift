@@ -33,36 +33,60 @@ package enum AppendPlanner {
     }
 
     /// ``validate(_:)`` and the batch's templates (``EventCodec/encodeTemplate(_:into:)``) in one
-    /// pass, back to back in one buffer: event `i` is `bytes[starts[i]..<starts[i + 1]]`.
-    ///
-    /// One pass because reading an event out of the array copies it (a retain and a release of
-    /// each of its strings and its payload) for every function it is handed to; checking, sizing
-    /// and encoding it in one function costs that once, not three times.
-    /// The batch's streams come with them (``BatchStreams``), for ``plan(_:streams:expecting:in:)``.
+    /// pass (``BatchEncoder``).
     package static func validatedTemplates(
         of events: [ProposedEvent]
     ) throws(LedgerError) -> (bytes: [UInt8], starts: [Int], streams: BatchStreams) {
-        try checkCount(of: events)
-        var seen = BatchIDSet(count: events.count)
-        var starts: [Int] = []
-        starts.reserveCapacity(events.count + 1)
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(events.count * 256)
-        var streams = BatchStreams()
-        for index in events.indices {
-            try checkAndEncode(
-                events[index], at: index, of: events.count, seen: &seen, into: &bytes, starts: &starts, streams: &streams)
+        var encoder = try BatchEncoder(events)
+        return try encoder.templates(for: events.indices)
+    }
+
+    /// Checks and encodes a batch, whole or in consecutive ranges; the check that no id repeats
+    /// spans the whole batch.
+    package struct BatchEncoder {
+        private let events: [ProposedEvent]
+        private var seen: BatchIDSet
+
+        /// Checks the batch's size.
+        package init(_ events: [ProposedEvent]) throws(LedgerError) {
+            try checkCount(of: events)
+            self.events = events
+            seen = BatchIDSet(count: events.count)
         }
-        starts.append(bytes.count)
-        return (bytes, starts, streams)
+
+        /// ``validate(_:)`` for the events in `range` (the ranges asked for must follow each other
+        /// from the start) and their templates in one pass, back to back in one buffer: event
+        /// `range.lowerBound + i` is `bytes[starts[i]..<starts[i + 1]]`. Their streams come with
+        /// them (``BatchStreams``, slots counted from the range's start), for
+        /// ``plan(_:range:streams:expecting:in:)``.
+        ///
+        /// One pass because reading an event out of the array copies it (a retain and a release
+        /// of each of its strings and its payload) for every function it is handed to; checking,
+        /// sizing and encoding it in one function costs that once, not three times.
+        package mutating func templates(
+            for range: Range<Int>
+        ) throws(LedgerError) -> (bytes: [UInt8], starts: [Int], streams: BatchStreams) {
+            var starts: [Int] = []
+            starts.reserveCapacity(range.count + 1)
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(range.count * 256)
+            var streams = BatchStreams()
+            for index in range {
+                try checkAndEncode(
+                    events[index], at: index, of: events.count, seen: &seen, into: &bytes, starts: &starts, streams: &streams,
+                    rangeCount: range.count)
+            }
+            starts.append(bytes.count)
+            return (bytes, starts, streams)
+        }
     }
 
     private static func checkAndEncode(
         _ event: ProposedEvent, at index: Int, of count: Int, seen: inout BatchIDSet, into bytes: inout [UInt8], starts: inout [Int],
-        streams: inout BatchStreams
+        streams: inout BatchStreams, rangeCount: Int
     ) throws(LedgerError) {
         try check(event, at: index, of: count, seen: &seen)
-        streams.add(event.stream, batchCount: count)
+        streams.add(event.stream, batchCount: rangeCount)
         let start = bytes.count
         let size = EventCodec.encodedSize(of: event)
         starts.append(start)
@@ -95,19 +119,23 @@ package enum AppendPlanner {
         }
     }
 
-    /// Plans a validated batch against the store's current state. `streams`, when the caller
-    /// found them (``validatedTemplates(of:)``), say which stream each event writes without
-    /// comparing or hashing names.
+    /// Plans a validated batch, or the events in `range` of it, against the store's current state.
+    /// `streams`, when the caller found them (``BatchEncoder/templates(for:)``), say which stream
+    /// each event writes without comparing or hashing names. A range planned after an earlier one
+    /// of the same batch sees that one's versions through `context`.
     package static func plan(
-        _ events: [ProposedEvent], streams: BatchStreams? = nil, expecting expectations: [String: ExpectedVersion],
-        in context: inout some AppendPlanningContext
+        _ events: [ProposedEvent], range: Range<Int>? = nil, streams: BatchStreams? = nil,
+        expecting expectations: [String: ExpectedVersion], in context: inout some AppendPlanningContext
     ) throws -> Plan {
+        // Positions are the range's, counted from its start; so are the streams' slots.
+        let range = range ?? events.indices
+        let first = range.lowerBound
         var positions = [EventPosition]()
-        positions.reserveCapacity(events.count)
+        positions.reserveCapacity(range.count)
         var duplicates = 0
-        let stored = try context.storedPositions(of: events.map(\.id))
-        for index in events.indices {
-            if let stored = stored[index] {
+        let stored = try context.storedPositions(of: events[range].map(\.id))
+        for offset in 0..<range.count {
+            if let stored = stored[offset] {
                 positions.append(EventPosition(seq: stored.seq, version: stored.version, isDuplicate: true))
                 duplicates += 1
             } else {
@@ -116,7 +144,7 @@ package enum AppendPlanner {
         }
         // A retried batch (every event already stored) succeeds without re-checking expectations,
         // which the first attempt already moved past. An empty batch still checks them.
-        if duplicates == events.count, !events.isEmpty { return Plan(positions: positions, newEventCount: 0, lastVersions: []) }
+        if duplicates == range.count, !range.isEmpty { return Plan(positions: positions, newEventCount: 0, lastVersions: []) }
 
         for (stream, expected) in expectations.sorted(by: { $0.key < $1.key }) {
             let current = try context.currentVersion(of: stream)
@@ -130,27 +158,27 @@ package enum AppendPlanner {
         if let streams, !streams.slots.isEmpty {
             // Each distinct stream's place in `next`, once the batch writes it.
             var place = [Int32](repeating: -1, count: streams.count)
-            for index in events.indices where !positions[index].isDuplicate {
-                let slot = Int(streams.slots[index])
+            for offset in 0..<range.count where !positions[offset].isDuplicate {
+                let slot = Int(streams.slots[offset])
                 let version: UInt64
                 if place[slot] >= 0 {
                     version = next[Int(place[slot])].version + 1
                     next[Int(place[slot])].version = version
                 } else {
-                    let stream = events[index].stream
+                    let stream = events[first + offset].stream
                     version = try context.currentVersion(of: stream) + 1
                     place[slot] = Int32(next.count)
                     next.append((stream, version))
                 }
-                positions[index].version = version
+                positions[offset].version = version
             }
-            return Plan(positions: positions, newEventCount: events.count - duplicates, lastVersions: next)
+            return Plan(positions: positions, newEventCount: range.count - duplicates, lastVersions: next)
         }
         // Without them: most batches write one stream or a few, whose versions are found by
         // comparing names; a batch over many streams indexes them.
         var slots: [String: Int] = [:]
-        for index in events.indices where !positions[index].isDuplicate {
-            let stream = events[index].stream
+        for offset in 0..<range.count where !positions[offset].isDuplicate {
+            let stream = events[first + offset].stream
             let slot: Int?
             if next.count <= Self.streamsSearchedMax {
                 slot = next.firstIndex { $0.stream == stream }
@@ -167,8 +195,8 @@ package enum AppendPlanner {
                 if !slots.isEmpty { slots[stream] = next.count }
                 next.append((stream, version))
             }
-            positions[index].version = version
+            positions[offset].version = version
         }
-        return Plan(positions: positions, newEventCount: events.count - duplicates, lastVersions: next)
+        return Plan(positions: positions, newEventCount: range.count - duplicates, lastVersions: next)
     }
 }

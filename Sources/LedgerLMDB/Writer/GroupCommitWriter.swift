@@ -15,8 +15,10 @@ import LedgerCore
 final class GroupCommitWriter: @unchecked Sendable {
     struct Request {
         var events: [ProposedEvent]
-        /// The events' templates, encoded by the caller (off the writer's thread).
+        /// The events' templates, encoded by the caller (off the writer's thread): all of them, or
+        /// the first range's when `feed` brings the others.
         var templates: EventTemplates
+        var feed: TemplateFeed?
         var expectations: [String: ExpectedVersion]
         /// Resumed exactly once: by the writer thread with the request's outcome once its
         /// transaction is decided, or by ``submit(_:)`` when the writer has stopped. (Unsafe, not checked: a checked continuation costs an
@@ -143,6 +145,28 @@ final class GroupCommitWriter: @unchecked Sendable {
             }
             let startSeq = transaction.head.seq
             for (index, request) in batch.enumerated() where !excluded.contains(index) {
+                transaction.beginRequest()
+                if let feed = request.feed {
+                    do throws(LedgerError) {
+                        outcomes[index] = .success(try write(request, in: feed, &transaction))
+                    } catch {
+                        // Part of the append may be in the transaction: abandon it, retry the rest.
+                        mdb_txn_abort(txn)
+                        if error.code == .mapFull {
+                            do {
+                                try environment.growMap()
+                                continue attempts
+                            } catch {
+                                failAll(&outcomes, error)
+                                break attempts
+                            }
+                        }
+                        excluded.insert(index)
+                        outcomes[index] = .failure(error)
+                        continue attempts
+                    }
+                    continue
+                }
                 let plan: AppendPlanner.Plan
                 do {
                     plan = try AppendPlanner.plan(
@@ -153,7 +177,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 }
                 var positions = plan.positions
                 do throws(LedgerError) {
-                    try transaction.write(request.events, templates: request.templates, into: &positions)
+                    try transaction.write(request.events, range: request.events.indices, templates: request.templates, into: &positions)
                 } catch {
                     mdb_txn_abort(txn)
                     if error.code == .mapFull {
@@ -211,6 +235,28 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
         if let committedHead { notifier.publish(committedHead.seq) }
         return outcomes
+    }
+
+    /// Plans and writes an append taken in ranges (it has no expected versions), each range once
+    /// the caller has delivered it.
+    private func write(_ request: Request, in ranges: TemplateFeed, _ transaction: inout WriteTransaction) throws(LedgerError) -> AppendResult {
+        precondition(request.expectations.isEmpty, "an append with expected versions is taken whole")
+        var positions: [EventPosition] = []
+        positions.reserveCapacity(request.events.count)
+        for (number, range) in ranges.ranges.enumerated() {
+            let templates = number == 0 ? request.templates : try ranges.templates(ofRange: number)
+            let plan: AppendPlanner.Plan
+            do {
+                plan = try AppendPlanner.plan(request.events, range: range, streams: templates.streams, expecting: [:], in: &transaction)
+            } catch {
+                throw error as? LedgerError ?? LedgerError(.storage, "\(error)")
+            }
+            var rangePositions = plan.positions
+            try transaction.write(request.events, range: range, templates: templates, into: &rangePositions)
+            transaction.wrote(plan.lastVersions)
+            positions += rangePositions
+        }
+        return AppendResult(positions: positions, head: transaction.head)
     }
 
     /// Resumes each caller with its outcome (nil: its request was never attempted).

@@ -28,6 +28,8 @@ struct WriteTransaction: AppendPlanningContext {
     /// Each id's position in ``written``, plus one.
     private var writtenIDs = EventIDTable()
     private var idsIndexedThrough = 0
+    /// How many of `written` came before the request being planned (``beginRequest()``).
+    private var requestStart = 0
     private var scratch: [UInt8] = []
     /// Write cursors on `events` and `occurred`, opened at the first write and kept at the end of
     /// their database, so that an append does not search from the root (mdb_put would, for every
@@ -60,11 +62,17 @@ struct WriteTransaction: AppendPlanningContext {
     /// once it has committed.
     var streamVersions: [String: UInt64] { versions }
 
-    /// Where a batch's ids are stored: the ids this transaction wrote, then the tail under one
-    /// lock, then the index in key order; versions are read from the log for the ids found.
+    /// Marks where the next request's writes begin: its ids are looked up among the earlier
+    /// requests' writes only (the caller checked that a request repeats none of its own, so the
+    /// later ranges of a request taken in ranges need not look among its first ones).
+    mutating func beginRequest() { requestStart = written.count }
+
+    /// Where a batch's ids are stored: the ids earlier requests of this transaction wrote, then the
+    /// tail under one lock, then the index in key order; versions are read from the log for the
+    /// ids found.
     mutating func storedPositions(of ids: [EventID]) throws(LedgerError) -> [(seq: UInt64, version: UInt64)?] {
         var stored = [(seq: UInt64, version: UInt64)?](repeating: nil, count: ids.count)
-        if !written.isEmpty {
+        if requestStart > 0 {
             noteWrittenIDs()
             for position in ids.indices {
                 guard let slot = writtenIDs[ids[position]] else { continue }
@@ -84,7 +92,7 @@ struct WriteTransaction: AppendPlanningContext {
     }
 
     private mutating func noteWrittenIDs() {
-        while idsIndexedThrough < written.count {
+        while idsIndexedThrough < requestStart {
             writtenIDs.insert(written[idsIndexedThrough].id, value: UInt64(idsIndexedThrough) + 1)
             idsIndexedThrough += 1
         }
@@ -92,8 +100,9 @@ struct WriteTransaction: AppendPlanningContext {
 
     /// Writes a request's new events (those `positions` does not mark duplicate) in order, at
     /// the versions planned in `positions`, recording each one's seq there.
+    /// `positions` and `templates` cover `range` of `events`, counted from its start.
     mutating func write(
-        _ events: [ProposedEvent], templates: EventTemplates, into positions: inout [EventPosition]
+        _ events: [ProposedEvent], range: Range<Int>, templates: EventTemplates, into positions: inout [EventPosition]
     ) throws(LedgerError) {
         // Events and templates are read in place (no copy of each event). `withUnsafe…` cannot
         // pass a typed error through, so it is carried out.
@@ -101,13 +110,14 @@ struct WriteTransaction: AppendPlanningContext {
         events.withUnsafeBufferPointer { events in
             templates.bytes.withUnsafeBytes { bytes in
                 do throws(LedgerError) {
-                    for index in events.indices where !positions[index].isDuplicate {
-                        let template = UnsafeRawBufferPointer(rebasing: bytes[templates.range(of: index)])
+                    for offset in 0..<range.count where !positions[offset].isDuplicate {
+                        let index = range.lowerBound + offset
+                        let template = UnsafeRawBufferPointer(rebasing: bytes[templates.range(of: offset)])
                         // The fields it needs, not the event: handing over the whole event copies it
                         // (a retain and a release of each of its strings), 12 % of this thread's time.
-                        positions[index].seq = try self.write(
+                        positions[offset].seq = try self.write(
                             template: template, stream: events[index].stream, id: events[index].id,
-                            occurredAt: events[index].occurredAt, version: positions[index].version)
+                            occurredAt: events[index].occurredAt, version: positions[offset].version)
                     }
                 } catch {
                     failure = error
