@@ -8,14 +8,14 @@ import Testing
 struct WritePathTablesTests {
     /// Deterministic ids: random ones, and ones a producer might number by hand.
     static func ids(_ count: Int, seed: UInt64) -> [EventID] {
-        var random = SplitMix(seed)
+        var random = WorkloadRandom(seed: seed)
         return (0..<count).map { index in
             index % 3 == 0 ? EventID(high: 0, low: UInt64(index)) : EventID.generate(at: LedgerTime(nanosecondsSinceEpoch: 1_700_000_000_000_000_000), using: &random)
         }
     }
 
     @Test func theOneCallChainHash_equalsCryptosSHA256_atEveryLength() {
-        var random = SplitMix(7)
+        var random = WorkloadRandom(seed: 7)
         var previous = ChainHash.genesis
         for length in Array(0...300) + [1_000, 4_095, 4_096, 65_537] {
             let bytes = (0..<length).map { _ in UInt8(truncatingIfNeeded: random.next()) }
@@ -138,18 +138,5 @@ private struct PlanningContext: AppendPlanningContext {
 
     mutating func storedPositions(of ids: [EventID]) throws -> [(seq: UInt64, version: UInt64)?] {
         ids.map { stored[$0] }
-    }
-}
-
-/// SplitMix64: a small seeded generator, so every run tests the same ids.
-private struct SplitMix: RandomNumberGenerator {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

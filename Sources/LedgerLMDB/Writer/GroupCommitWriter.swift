@@ -152,17 +152,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                     } catch {
                         // Part of the append may be in the transaction: abandon it, retry the rest.
                         mdb_txn_abort(txn)
-                        if error.code == .mapFull {
-                            do {
-                                try environment.growMap()
-                                continue attempts
-                            } catch {
-                                failAll(&outcomes, error)
-                                break attempts
-                            }
-                        }
-                        excluded.insert(index)
-                        outcomes[index] = .failure(error)
+                        guard retryAfterFailedWrite(of: index, error, excluded: &excluded, outcomes: &outcomes) else { break attempts }
                         continue attempts
                     }
                     continue
@@ -180,17 +170,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                     try transaction.write(request.events, range: request.events.indices, templates: request.templates, into: &positions)
                 } catch {
                     mdb_txn_abort(txn)
-                    if error.code == .mapFull {
-                        do {
-                            try environment.growMap()
-                            continue attempts
-                        } catch {
-                            failAll(&outcomes, error)
-                            break attempts
-                        }
-                    }
-                    excluded.insert(index)
-                    outcomes[index] = .failure(error)
+                    guard retryAfterFailedWrite(of: index, error, excluded: &excluded, outcomes: &outcomes) else { break attempts }
                     continue attempts
                 }
                 transaction.wrote(plan.lastVersions)
@@ -235,6 +215,26 @@ final class GroupCommitWriter: @unchecked Sendable {
         }
         if let committedHead { notifier.publish(committedHead.seq) }
         return outcomes
+    }
+
+    /// After request `index` failed to write (its transaction aborted): a full map grows and every
+    /// request is retried; any other error fails that request alone and the rest are retried.
+    /// False when nothing can be retried (the map cannot grow: every request has failed).
+    private func retryAfterFailedWrite(
+        of index: Int, _ error: LedgerError, excluded: inout Set<Int>, outcomes: inout [Result<AppendResult, LedgerError>?]
+    ) -> Bool {
+        if error.code == .mapFull {
+            do {
+                try environment.growMap()
+                return true
+            } catch {
+                failAll(&outcomes, error)
+                return false
+            }
+        }
+        excluded.insert(index)
+        outcomes[index] = .failure(error)
+        return true
     }
 
     /// Plans and writes an append taken in ranges (it has no expected versions), each range once
