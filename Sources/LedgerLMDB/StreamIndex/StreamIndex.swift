@@ -25,7 +25,9 @@ import Glibc
 ///   created by ``reset()``, together with an empty `streams` and a watermark of 0.
 /// - It is derived data. The watermark is stored with the chain hash of the event at it; an index
 ///   that is ahead of its log, or paired with another log, is emptied and rebuilt at open.
-/// - Commits use `MDB_NOMETASYNC`: a crash can lose the last index commits, never its consistency.
+/// - The writer commits it without fsync, behind a durable marker of the boot it wrote in
+///   (``UnsyncedIndexMarker``): a process crash loses nothing of it (the page cache has every
+///   write), and after a machine crash it is rebuilt from the log, never read.
 ///
 /// `@unchecked Sendable`: `env` and the dbi handles are immutable after `open`, and LMDB allows
 /// them from any thread (`MDB_NOTLS`). The map never resizes.
@@ -60,8 +62,18 @@ final class StreamIndex: @unchecked Sendable {
     /// Opens the index of the ledger at `ledgerPath`, creating it when `create`; otherwise nil when
     /// the ledger has none yet (readers then scan the log). Opened writable whenever the files
     /// allow, so that a writer in the same process can share it (see ``OpenLedgers``).
+    ///
+    /// An index the machine went down under while it was unsynced (``UnsyncedIndexMarker``) is
+    /// never read: a writer deletes it (the caller rebuilds it from the log), a reader gets nil.
     static func open(ledgerPath: String, create: Bool) throws(LedgerError) -> StreamIndex? {
         let path = ledgerPath + "/" + directoryName
+        if UnsyncedIndexMarker.indexMayBeTorn(in: path) {
+            guard create else { return nil }
+            for file in ["data.mdb", "lock.mdb"] where unlink(path + "/" + file) != 0 && errno != ENOENT {
+                throw LMDBResult.error(errno, "removing the torn stream index \(path)/\(file)")
+            }
+            try UnsyncedIndexMarker.remove(in: path)
+        }
         if !create {
             guard access(path + "/data.mdb", F_OK) == 0 else { return nil }
         } else if mkdir(path, 0o755) != 0, errno != EEXIST {
@@ -105,6 +117,22 @@ final class StreamIndex: @unchecked Sendable {
     }
 
     func close() { mdb_env_close(env) }
+
+    /// From now on the writer commits the index without fsync: first the marker for this boot is
+    /// made durable (``UnsyncedIndexMarker``). Where no boot id can be read, commits stay synced.
+    func beginUnsyncedWrites() throws(LedgerError) {
+        guard let bootID = UnsyncedIndexMarker.currentBootID else { return }
+        try UnsyncedIndexMarker.write(bootID, in: path)
+        try LMDBResult.check(mdb_env_set_flags(env, UInt32(MDB_NOSYNC), 1), "turning off the stream index's fsync")
+    }
+
+    /// At a clean close: syncs every unsynced commit, then removes the marker.
+    func endUnsyncedWrites() throws(LedgerError) {
+        guard UnsyncedIndexMarker.read(in: path) != nil else { return }
+        try LMDBResult.check(mdb_env_sync(env, 1), "syncing the stream index")
+        try LMDBResult.check(mdb_env_set_flags(env, UInt32(MDB_NOSYNC), 0), "turning on the stream index's fsync")
+        try UnsyncedIndexMarker.remove(in: path)
+    }
 
     /// Bytes of the index's data file.
     func dataFileBytes() -> UInt64 {
