@@ -23,21 +23,12 @@ package struct EventIDTable {
     private var seed: UInt64
     package private(set) var count = 0
 
-    /// An empty table with room for `capacity` ids before it grows; nothing is allocated for 0.
-    package init(capacity: Int = 0) {
+    /// An empty table; nothing is allocated until the first insert.
+    package init() {
         seed = Self.seed
-        guard capacity > 0 else {
-            slots = []
-            mask = 0
-            return
-        }
-        var size = 16
-        while size < capacity * 2 { size <<= 1 }
-        slots = Array(repeating: Slot(id: .zero, value: 0), count: size)
-        mask = size - 1
+        slots = []
+        mask = 0
     }
-
-    package var isEmpty: Bool { count == 0 }
 
     @inline(__always)
     private func home(of id: EventID) -> Int { Int(truncatingIfNeeded: id.mixed(seed)) & mask }
@@ -85,10 +76,6 @@ package struct EventIDTable {
         for slot in old where slot.value != 0 { insert(slot.id, value: slot.value) }
     }
 
-    /// Calls `body` with every (id, value), in no particular order.
-    package func forEach(_ body: (EventID, UInt64) throws -> Void) rethrows {
-        for slot in slots where slot.value != 0 { try body(slot.id, slot.value) }
-    }
 }
 
 extension EventID {

@@ -1,3 +1,4 @@
+import Foundation
 import LedgerCore
 
 #if canImport(Glibc)
@@ -21,31 +22,23 @@ enum UnsyncedIndexMarker {
     static let fileName = "unsynced"
 
     /// This boot's id, or nil where the system does not give one.
-    static let currentBootID: String? = {
-        guard let file = fopen("/proc/sys/kernel/random/boot_id", "r") else { return nil }
-        defer { fclose(file) }
-        var buffer = [CChar](repeating: 0, count: 64)
-        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
-        let text = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let id = text.trimmingWhitespace()
-        return id.isEmpty ? nil : id
-    }()
+    static let currentBootID: String? = firstLine(of: "/proc/sys/kernel/random/boot_id").flatMap { $0.isEmpty ? nil : $0 }
 
-    /// The boot id in the marker of the index directory `directory`, "" for an unreadable marker,
-    /// nil when there is none.
-    static func read(in directory: String) -> String? {
-        guard let file = fopen(directory + "/" + fileName, "r") else { return nil }
-        defer { fclose(file) }
-        var buffer = [CChar](repeating: 0, count: 64)
-        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return "" }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self).trimmingWhitespace()
-    }
+    /// The boot id in the marker of the index directory `directory`, nil when there is none.
+    static func read(in directory: String) -> String? { firstLine(of: directory + "/" + fileName) }
 
     /// True when the index in `directory` may be torn: its marker is from another boot (or this
     /// boot cannot be told).
     static func indexMayBeTorn(in directory: String) -> Bool {
         guard let marked = read(in: directory) else { return false }
-        return marked != currentBootID || currentBootID == nil
+        return marked != currentBootID
+    }
+
+    /// The file's first line, nil when there is no file (a damaged one still reads as something,
+    /// which is never a boot id).
+    private static func firstLine(of path: String) -> String? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return String(String(decoding: data, as: UTF8.self).prefix { !$0.isNewline }).trimmingCharacters(in: .whitespaces)
     }
 
     /// Writes the marker for this boot and makes it durable (the file, then its directory).
@@ -72,14 +65,5 @@ enum UnsyncedIndexMarker {
         guard descriptor >= 0 else { throw LMDBResult.error(errno, "opening \(directory)") }
         defer { close(descriptor) }
         guard fsync(descriptor) == 0 else { throw LMDBResult.error(errno, "syncing \(directory)") }
-    }
-}
-
-extension String {
-    fileprivate func trimmingWhitespace() -> String {
-        var scalars = Substring(self)
-        while let last = scalars.last, last.isWhitespace { scalars.removeLast() }
-        while let first = scalars.first, first.isWhitespace { scalars.removeFirst() }
-        return String(scalars)
     }
 }

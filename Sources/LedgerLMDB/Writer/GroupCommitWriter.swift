@@ -146,35 +146,19 @@ final class GroupCommitWriter: @unchecked Sendable {
             let startSeq = transaction.head.seq
             for (index, request) in batch.enumerated() where !excluded.contains(index) {
                 transaction.beginRequest()
-                if let feed = request.feed {
-                    do throws(LedgerError) {
-                        outcomes[index] = .success(try write(request, in: feed, &transaction))
-                    } catch {
+                do throws(WriteFailure) {
+                    outcomes[index] = .success(try write(request, &transaction))
+                } catch {
+                    switch error {
+                    case .refused(let error):
+                        outcomes[index] = .failure(error)
+                    case .interrupted(let error):
                         // Part of the append may be in the transaction: abandon it, retry the rest.
                         mdb_txn_abort(txn)
                         guard retryAfterFailedWrite(of: index, error, excluded: &excluded, outcomes: &outcomes) else { break attempts }
                         continue attempts
                     }
-                    continue
                 }
-                let plan: AppendPlanner.Plan
-                do {
-                    plan = try AppendPlanner.plan(
-                        request.events, streams: request.templates.streams, expecting: request.expectations, in: &transaction)
-                } catch {
-                    outcomes[index] = .failure(error as? LedgerError ?? LedgerError(.storage, "\(error)"))
-                    continue
-                }
-                var positions = plan.positions
-                do throws(LedgerError) {
-                    try transaction.write(request.events, range: request.events.indices, templates: request.templates, into: &positions)
-                } catch {
-                    mdb_txn_abort(txn)
-                    guard retryAfterFailedWrite(of: index, error, excluded: &excluded, outcomes: &outcomes) else { break attempts }
-                    continue attempts
-                }
-                transaction.wrote(plan.lastVersions)
-                outcomes[index] = .success(AppendResult(positions: positions, head: transaction.head))
             }
             guard transaction.eventsWritten > 0 else {
                 mdb_txn_abort(txn)
@@ -237,24 +221,44 @@ final class GroupCommitWriter: @unchecked Sendable {
         return true
     }
 
-    /// Plans and writes an append taken in ranges (it has no expected versions), each range once
-    /// the caller has delivered it.
-    private func write(_ request: Request, in ranges: TemplateFeed, _ transaction: inout WriteTransaction) throws(LedgerError) -> AppendResult {
-        precondition(request.expectations.isEmpty, "an append with expected versions is taken whole")
+    /// Why ``write(_:_:)`` failed.
+    private enum WriteFailure: Error {
+        /// Before anything of the append was written (its plan failed: a version conflict, say):
+        /// it fails alone and the transaction goes on.
+        case refused(LedgerError)
+        /// The transaction may hold part of the append (a write failed, or a later range did not
+        /// pass its checks): the transaction is abandoned.
+        case interrupted(LedgerError)
+    }
+
+    /// Plans and writes one append: whole, or range by range as its caller delivers them
+    /// (``TemplateFeed``; such an append has no expected versions).
+    private func write(_ request: Request, _ transaction: inout WriteTransaction) throws(WriteFailure) -> AppendResult {
+        let rangeCount = request.feed?.ranges.count ?? 1  // no array of ranges for a whole append
+        precondition(rangeCount == 1 || request.expectations.isEmpty, "an append with expected versions is taken whole")
         var positions: [EventPosition] = []
-        positions.reserveCapacity(request.events.count)
-        for (number, range) in ranges.ranges.enumerated() {
-            let templates = number == 0 ? request.templates : try ranges.templates(ofRange: number)
+        for number in 0..<rangeCount {
+            let range = request.feed?.ranges[number] ?? request.events.indices
+            var templates = request.templates
+            if number > 0, let feed = request.feed {
+                do throws(LedgerError) { templates = try feed.templates(ofRange: number) } catch { throw .interrupted(error) }
+            }
             let plan: AppendPlanner.Plan
             do {
-                plan = try AppendPlanner.plan(request.events, range: range, streams: templates.streams, expecting: [:], in: &transaction)
+                plan = try AppendPlanner.plan(
+                    request.events, range: range, streams: templates.streams, expecting: request.expectations, in: &transaction)
             } catch {
-                throw error as? LedgerError ?? LedgerError(.storage, "\(error)")
+                let failure = error as? LedgerError ?? LedgerError(.storage, "\(error)")
+                throw number == 0 ? .refused(failure) : .interrupted(failure)
             }
             var rangePositions = plan.positions
-            try transaction.write(request.events, range: range, templates: templates, into: &rangePositions)
+            do throws(LedgerError) {
+                try transaction.write(request.events, range: range, templates: templates, into: &rangePositions)
+            } catch {
+                throw .interrupted(error)
+            }
             transaction.wrote(plan.lastVersions)
-            positions += rangePositions
+            if number == 0 { positions = rangePositions } else { positions += rangePositions }
         }
         return AppendResult(positions: positions, head: transaction.head)
     }
