@@ -26,6 +26,37 @@ struct WritePathTablesTests {
         }
     }
 
+    /// A range hashed on one thread and sealed on another gets the bytes and the chain that sealing
+    /// each event in place gives: the template itself is not written to while it is hashed.
+    @Test func hashingATemplateApart_thenSealingWithThatHash_equalsSealingInPlace() {
+        let events = (0..<40).map { EventStoreConformance.sampleEvent(stream: "run:r\($0 % 3)", index: $0) }
+        let recordedAt = LedgerTime(nanosecondsSinceEpoch: 1_700_000_000_123_456_789)
+        var inPlace = ChainHash.genesis
+        var apart = ChainHash.genesis
+        for (index, event) in events.enumerated() {
+            var template = [UInt8](repeating: 0, count: EventCodec.encodedSize(of: event))
+            template.withUnsafeMutableBytes { EventCodec.encodeTemplate(event, into: $0) }
+            let untouched = template
+            let (seq, version) = (UInt64(index + 1_000), UInt64(index / 3 + 1))
+            apart = template.withUnsafeBytes {
+                EventCodec.chainHash(ofTemplate: $0, seq: seq, version: version, recordedAt: recordedAt, previous: apart)
+            }
+            #expect(template == untouched, "hashing leaves the template as it was")
+            var sealedApart = template
+            sealedApart.withUnsafeMutableBytes {
+                EventCodec.seal($0, seq: seq, version: version, recordedAt: recordedAt, hash: apart)
+            }
+            var sealedInPlace = template
+            inPlace = sealedInPlace.withUnsafeMutableBytes {
+                EventCodec.seal($0, seq: seq, version: version, recordedAt: recordedAt, previous: inPlace)
+            }
+            #expect(apart == inPlace, "event \(index)")
+            #expect(sealedApart == sealedInPlace, "event \(index)")
+            let decoded = sealedApart.withUnsafeBytes { try? EventCodec.decode($0) }
+            #expect(decoded?.seq == seq && decoded?.version == version && decoded?.recordedAt == recordedAt)
+        }
+    }
+
     @Test func eventIDTable_findsWhatADictionaryFinds_throughGrowth() {
         let ids = Self.ids(50_000, seed: 1)
         var table = EventIDTable()

@@ -27,6 +27,7 @@ import Testing
             #expect(result.positions.map(\.seq) == Array(1...6_001))
             let stored = try store.read(from: 1, maxCount: 10_000)
             #expect(stored.map(\.proposed) == batch)
+            #expect(try store.verify().isIntact, "each range's hashes, made apart, continue the chain")
         }
     }
 

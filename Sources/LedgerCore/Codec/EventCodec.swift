@@ -190,6 +190,35 @@ public enum EventCodec {
         return hash
     }
 
+    /// The hash ``seal(_:seq:version:recordedAt:previous:)`` would give `template` at this
+    /// position, computed without writing to it: so that one thread can hash a range of events while
+    /// another stores the range before it (``seal(_:seq:version:recordedAt:hash:)``).
+    public static func chainHash(
+        ofTemplate template: UnsafeRawBufferPointer, seq: UInt64, version: UInt64, recordedAt: LedgerTime, previous: ChainHash
+    ) -> ChainHash {
+        precondition(seq > 0 && version > 0, "seq and version start at 1")
+        precondition(template.count >= fixedHeaderBytes + hashBytes, "a template holds at least the fixed header and the hash")
+        let canonicalCount = template.count - hashBytes
+        return previous.chained(with: UnsafeRawBufferPointer(rebasing: template[0..<canonicalCount])) { canonical in
+            canonical.storeBytes(of: seq.littleEndian, toByteOffset: seqOffset, as: UInt64.self)
+            canonical.storeBytes(of: version.littleEndian, toByteOffset: versionOffset, as: UInt64.self)
+            canonical.storeBytes(of: recordedAt.nanosecondsSinceEpoch.littleEndian, toByteOffset: recordedAtOffset, as: Int64.self)
+        }
+    }
+
+    /// Completes a template at position (`seq`, `version`, `recordedAt`) with a `hash` that
+    /// ``chainHash(ofTemplate:seq:version:recordedAt:previous:)`` computed for that same template
+    /// and position: what ``seal(_:seq:version:recordedAt:previous:)`` does, minus the hashing.
+    public static func seal(
+        _ buffer: UnsafeMutableRawBufferPointer, seq: UInt64, version: UInt64, recordedAt: LedgerTime, hash: ChainHash
+    ) {
+        precondition(seq > 0 && version > 0, "seq and version start at 1")
+        buffer.storeBytes(of: seq.littleEndian, toByteOffset: seqOffset, as: UInt64.self)
+        buffer.storeBytes(of: version.littleEndian, toByteOffset: versionOffset, as: UInt64.self)
+        buffer.storeBytes(of: recordedAt.nanosecondsSinceEpoch.littleEndian, toByteOffset: recordedAtOffset, as: Int64.self)
+        hash.store(to: buffer.baseAddress! + buffer.count - hashBytes)
+    }
+
     /// The encoded bytes of `event` at the given position, as a new array.
     public static func encode(
         _ event: ProposedEvent, seq: UInt64, version: UInt64, recordedAt: LedgerTime, previous: ChainHash

@@ -55,12 +55,21 @@ public struct ChainHash: Hashable, Sendable, CustomStringConvertible {
     /// event, as `Crypto.SHA256` does. `chainedUsingCrypto(with:)` computes the same through
     /// `Crypto.SHA256`, and a test holds the two equal.
     public func chained(with canonicalBytes: UnsafeRawBufferPointer) -> ChainHash {
+        chained(with: canonicalBytes) { _ in }
+    }
+
+    /// ``chained(with:)`` over `canonicalBytes` as `amend` changes them, in the copy that is hashed
+    /// (the bytes themselves are not written to).
+    func chained(
+        with canonicalBytes: UnsafeRawBufferPointer, amendedBy amend: (UnsafeMutableRawBufferPointer) -> Void
+    ) -> ChainHash {
         let count = 32 + canonicalBytes.count
         return withUnsafeTemporaryAllocation(byteCount: count, alignment: 8) { input in
             store(to: input.baseAddress!)
             if canonicalBytes.count > 0 {
                 (input.baseAddress! + 32).copyMemory(from: canonicalBytes.baseAddress!, byteCount: canonicalBytes.count)
             }
+            amend(UnsafeMutableRawBufferPointer(rebasing: input[32...]))
             var digest = ChainHash.genesis
             withUnsafeMutableBytes(of: &digest) { out in
                 _ = CCryptoBoringSSL_SHA256(

@@ -71,6 +71,7 @@ final class StreamIndexer: @unchecked Sendable {
     }
 
     private func run() {
+        Self.yieldToTheWritePath()
         var failing = false
         while true {
             let stop = { self.stopping.load(ordering: .acquiring) }
@@ -106,6 +107,19 @@ final class StreamIndexer: @unchecked Sendable {
             running = false
             finished.broadcast()
         }
+    }
+
+    /// Lowers this thread's scheduling priority to the lowest (nice 19), so that under load the
+    /// writer, its hasher and the appending tasks come first and the index is written while they
+    /// wait, mostly for the log's fsync, when the cores are idle. On two cores indexing costs about
+    /// as much CPU as writing; at equal priority it took a core from a batch in progress.
+    /// It never starves: once ``Limits/streamIndexLagEventCountMax`` events wait, appends wait for
+    /// it (``StreamTail/waitForRoom(eventCountMax:)``).
+    private static func yieldToTheWritePath() {
+        #if os(Linux)
+        // On Linux the nice value is a thread's, and `who` 0 is the calling thread.
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+        #endif
     }
 
     /// The generations' positions as index entries, by stream, then version. Streams are sorted

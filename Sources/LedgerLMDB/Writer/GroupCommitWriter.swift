@@ -34,6 +34,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let indexer: StreamIndexer
     /// Stream versions committed by earlier transactions; the writer thread's only.
     private let committedVersions = CommittedVersions()
+    /// Hashes ranges of large appends on another core; the writer thread's only (nil until used).
+    private var hasher: RangeHasher?
     private let lock = ConditionLock()
     private var pending: [Request] = []
     private var state = State.running
@@ -81,6 +83,7 @@ final class GroupCommitWriter: @unchecked Sendable {
             batch = []
             resume(continuations, with: outcomes)
         }
+        hasher?.stop()
         lock.withLock {
             state = .stopped
             lock.broadcast()
@@ -231,36 +234,108 @@ final class GroupCommitWriter: @unchecked Sendable {
         case interrupted(LedgerError)
     }
 
-    /// Plans and writes one append: whole, or range by range as its caller delivers them
-    /// (``TemplateFeed``; such an append has no expected versions).
+    /// Plans and writes one append: whole, or range by range as its caller delivers them.
     private func write(_ request: Request, _ transaction: inout WriteTransaction) throws(WriteFailure) -> AppendResult {
-        let rangeCount = request.feed?.ranges.count ?? 1  // no array of ranges for a whole append
-        precondition(rangeCount == 1 || request.expectations.isEmpty, "an append with expected versions is taken whole")
+        if let feed = request.feed { return try writeInRanges(request, feed, &transaction) }
+        let range = request.events.indices
+        let plan = try plan(request, range: range, templates: request.templates, isFirstRange: true, &transaction)
+        var positions = plan.positions
+        do throws(LedgerError) {
+            try transaction.write(request.events, range: range, templates: request.templates, into: &positions)
+        } catch {
+            throw .interrupted(error)
+        }
+        transaction.wrote(plan.lastVersions)
+        return AppendResult(positions: positions, head: transaction.head)
+    }
+
+    /// Plans and writes an append taken in ranges (``TemplateFeed``; it has no expected versions),
+    /// two ranges at a time: while the ``RangeHasher`` hashes one range, this thread plans it, then
+    /// stores the range before it.
+    private func writeInRanges(
+        _ request: Request, _ feed: TemplateFeed, _ transaction: inout WriteTransaction
+    ) throws(WriteFailure) -> AppendResult {
+        precondition(request.expectations.isEmpty, "an append with expected versions is taken whole")
+        let hasher = rangeHasher()
         var positions: [EventPosition] = []
-        for number in 0..<rangeCount {
-            let range = request.feed?.ranges[number] ?? request.events.indices
-            var templates = request.templates
-            if number > 0, let feed = request.feed {
-                do throws(LedgerError) { templates = try feed.templates(ofRange: number) } catch { throw .interrupted(error) }
+        positions.reserveCapacity(request.events.count)
+        var nextSeq = transaction.head.seq + 1
+        /// The planned range the hasher has: redeemed before anything else happens to the append.
+        var hashing: PlannedRange?
+        do throws(WriteFailure) {
+            for (number, range) in feed.ranges.enumerated() {
+                var templates = request.templates
+                if number > 0 {
+                    do throws(LedgerError) { templates = try feed.templates(ofRange: number) } catch { throw .interrupted(error) }
+                }
+                let plan = try plan(request, range: range, templates: templates, isFirstRange: number == 0, &transaction)
+                // The next range is planned before this one is stored: its versions follow this one's.
+                transaction.wrote(plan.lastVersions)
+                let job = RangeHasher.Job(
+                    templates: templates, positions: plan.positions, firstSeq: nextSeq, recordedAt: transaction.recordedAt,
+                    previous: number == 0 ? transaction.head.hash : nil)
+                let planned = PlannedRange(range: range, templates: templates, positions: plan.positions, ticket: hasher.submit(job))
+                nextSeq += UInt64(plan.newEventCount)
+                let before = hashing
+                hashing = planned
+                if let before { try store(before, of: request, with: hasher, &transaction, into: &positions) }
             }
-            let plan: AppendPlanner.Plan
-            do {
-                plan = try AppendPlanner.plan(
-                    request.events, range: range, streams: templates.streams, expecting: request.expectations, in: &transaction)
-            } catch {
-                let failure = error as? LedgerError ?? LedgerError(.storage, "\(error)")
-                throw number == 0 ? .refused(failure) : .interrupted(failure)
+            if let last = hashing {
+                hashing = nil
+                try store(last, of: request, with: hasher, &transaction, into: &positions)
             }
-            var rangePositions = plan.positions
-            do throws(LedgerError) {
-                try transaction.write(request.events, range: range, templates: templates, into: &rangePositions)
-            } catch {
-                throw .interrupted(error)
-            }
-            transaction.wrote(plan.lastVersions)
-            if number == 0 { positions = rangePositions } else { positions += rangePositions }
+        } catch {
+            if let hashing { _ = hasher.hashes(of: hashing.ticket) }
+            throw error
         }
         return AppendResult(positions: positions, head: transaction.head)
+    }
+
+    /// A range of an append, planned and queued for hashing.
+    private struct PlannedRange {
+        var range: Range<Int>
+        var templates: EventTemplates
+        var positions: [EventPosition]
+        var ticket: RangeHasher.Ticket
+    }
+
+    /// Writes a planned range with the hashes the hasher made for it.
+    private func store(
+        _ planned: PlannedRange, of request: Request, with hasher: RangeHasher, _ transaction: inout WriteTransaction,
+        into positions: inout [EventPosition]
+    ) throws(WriteFailure) {
+        let hashed = hasher.hashes(of: planned.ticket)
+        var rangePositions = planned.positions
+        do throws(LedgerError) {
+            try transaction.write(
+                request.events, range: planned.range, templates: planned.templates, into: &rangePositions, hashed: hashed)
+        } catch {
+            throw .interrupted(error)
+        }
+        positions += rangePositions
+    }
+
+    /// Plans `range` of an append: a failure of its first range refuses the append alone (nothing
+    /// of it is written yet), of a later one interrupts the transaction.
+    private func plan(
+        _ request: Request, range: Range<Int>, templates: EventTemplates, isFirstRange: Bool,
+        _ transaction: inout WriteTransaction
+    ) throws(WriteFailure) -> AppendPlanner.Plan {
+        do {
+            return try AppendPlanner.plan(
+                request.events, range: range, streams: templates.streams, expecting: request.expectations, in: &transaction)
+        } catch {
+            let failure = error as? LedgerError ?? LedgerError(.storage, "\(error)")
+            throw isFirstRange ? .refused(failure) : .interrupted(failure)
+        }
+    }
+
+    /// The hasher thread, started by the first append taken in ranges.
+    private func rangeHasher() -> RangeHasher {
+        if let hasher { return hasher }
+        let started = RangeHasher()
+        hasher = started
+        return started
     }
 
     /// Resumes each caller with its outcome (nil: its request was never attempted).

@@ -101,15 +101,27 @@ struct WriteTransaction: AppendPlanningContext {
     /// Writes a request's new events (those `positions` does not mark duplicate) in order, at
     /// the versions planned in `positions`, recording each one's seq there.
     /// `positions` and `templates` cover `range` of `events`, counted from its start.
+    ///
+    /// With `hashed`, the range's chain hashes made by the ``RangeHasher``, which must continue
+    /// this transaction's head; without, each event is hashed here.
     mutating func write(
-        _ events: [ProposedEvent], range: Range<Int>, templates: EventTemplates, into positions: inout [EventPosition]
+        _ events: [ProposedEvent], range: Range<Int>, templates: EventTemplates, into positions: inout [EventPosition],
+        hashed: RangeHasher.Hashes? = nil
     ) throws(LedgerError) {
+        if let hashed {
+            precondition(
+                hashed.previous == head.hash && hashed.firstSeq == head.seq + 1 && hashed.recordedAt == recordedAt,
+                "a range's hashes are made for the position after the head")
+            precondition(
+                hashed.hashes.count == positions.count(where: { !$0.isDuplicate }), "a range has a hash per new event")
+        }
         // Events and templates are read in place (no copy of each event). `withUnsafe…` cannot
         // pass a typed error through, so it is carried out.
         var failure: LedgerError?
         events.withUnsafeBufferPointer { events in
             templates.bytes.withUnsafeBytes { bytes in
                 do throws(LedgerError) {
+                    var written = 0
                     for offset in 0..<range.count where !positions[offset].isDuplicate {
                         let index = range.lowerBound + offset
                         let template = UnsafeRawBufferPointer(rebasing: bytes[templates.range(of: offset)])
@@ -117,7 +129,9 @@ struct WriteTransaction: AppendPlanningContext {
                         // (a retain and a release of each of its strings), 12 % of this thread's time.
                         positions[offset].seq = try self.write(
                             template: template, stream: events[index].stream, id: events[index].id,
-                            occurredAt: events[index].occurredAt, version: positions[offset].version)
+                            occurredAt: events[index].occurredAt, version: positions[offset].version,
+                            hash: hashed?.hashes[written])
+                        written += 1
                     }
                 } catch {
                     failure = error
@@ -129,9 +143,11 @@ struct WriteTransaction: AppendPlanningContext {
 
     /// Writes one planned event at the next seq: its template (``EventCodec/encodeTemplate(_:into:)``,
     /// made by the caller before the event reached the writer) copied into LMDB's reserved page
-    /// space and sealed there, plus its occurredAt index entry. Returns its seq.
+    /// space and sealed there, with `hash` when the ``RangeHasher`` made it, plus its occurredAt
+    /// index entry. Returns its seq.
     mutating func write(
-        template: UnsafeRawBufferPointer, stream: String, id: EventID, occurredAt: LedgerTime, version: UInt64
+        template: UnsafeRawBufferPointer, stream: String, id: EventID, occurredAt: LedgerTime, version: UInt64,
+        hash precomputed: ChainHash? = nil
     ) throws(LedgerError) -> UInt64 {
         let seq = head.seq + 1
         precondition(version >= 1, "stream versions start at 1")
@@ -145,7 +161,13 @@ struct WriteTransaction: AppendPlanningContext {
         try LMDBResult.check(rc, "appending event \(seq)")
         let stored = UnsafeMutableRawBufferPointer(start: value.mv_data, count: template.count)
         stored.copyMemory(from: template)
-        let hash = EventCodec.seal(stored, seq: seq, version: version, recordedAt: recordedAt, previous: head.hash)
+        let hash: ChainHash
+        if let precomputed {
+            EventCodec.seal(stored, seq: seq, version: version, recordedAt: recordedAt, hash: precomputed)
+            hash = precomputed
+        } else {
+            hash = EventCodec.seal(stored, seq: seq, version: version, recordedAt: recordedAt, previous: head.hash)
+        }
 
         // Mostly in time order: appended at the end, else (a late event) put where it belongs.
         var occurredKey = IndexKeys.occurred(occurredAt, seq: seq)
