@@ -60,6 +60,54 @@ import Testing
         try Self.expectIDsMatchLog(reopened)
     }
 
+    /// The tail looks a time-ordered id up in the few last commits whose ids reach as high (each
+    /// searched by its own sorted ids), and any other id in its table of every commit. Ids in
+    /// overlapping commits, in the gaps between a commit's ids, far below, and after one commit's
+    /// id jumped above every later one: repeats are all found at their seqs, and new ids never are.
+    @Test func tailLookUps_ofRecentAndOldIDs_areExact_whicheverWayTheyAreSearched() async throws {
+        let directory = try TemporaryDirectory()
+        defer { directory.remove() }
+        let store = try LMDBEventStore.open(at: directory.path)
+        defer { store.close() }
+        func event(_ high: UInt64, _ low: UInt64 = 1) -> ProposedEvent {
+            var event = EventStoreConformance.sampleEvent(stream: "run:r\(high % 5)", index: Int(high &* 31 &+ low))
+            event.id = EventID(high: high, low: low)
+            return event
+        }
+        // Commit c holds ids c*10, c*10+3, …, c*10+12: each overlaps the next one's.
+        var seqOf: [EventID: UInt64] = [:]
+        func commit(_ events: [ProposedEvent]) async throws {
+            let result = try await store.append(events)
+            #expect(result.positions.allSatisfy { !$0.isDuplicate })
+            for (event, position) in zip(events, result.positions) { seqOf[event.id] = position.seq }
+        }
+        for c in 1...30 { try await commit((0..<5).map { event(UInt64(c * 10 + $0 * 3)) }) }
+
+        func expectExact(_ probes: [ProposedEvent], sourceLocation: SourceLocation = #_sourceLocation) async throws {
+            let head = try store.head().seq
+            let result = try await store.append(probes)
+            var next = head
+            for (probe, position) in zip(probes, result.positions) {
+                if let stored = seqOf[probe.id] {
+                    #expect(position.isDuplicate && position.seq == stored, "\(probe.id)", sourceLocation: sourceLocation)
+                } else {
+                    next += 1
+                    #expect(!position.isDuplicate && position.seq == next, "\(probe.id)", sourceLocation: sourceLocation)
+                    seqOf[probe.id] = position.seq
+                }
+            }
+        }
+        // Recent ids (the last commits: sorted search), gaps between them, old ids (the table).
+        try await expectExact([event(300), event(312), event(301), event(290), event(302, 9), event(299), event(306)])
+        try await expectExact([event(30), event(11), event(10), event(5), event(151), event(150), event(312), event(2)])
+        // One id far above the rest: every later commit's ids now lie below the highest so far.
+        try await commit([event(10_000)])
+        for c in 31...34 { try await commit((0..<5).map { event(UInt64(c * 10 + $0 * 3)) }) }
+        try await expectExact([event(340), event(341), event(10_000), event(9_999), event(352), event(333), event(20), event(21)])
+        try Self.expectIDsMatchLog(store)
+        #expect(try store.verify().isIntact)
+    }
+
     /// The writer's tail builds its look-up tables (by id, by stream) on first use and extends them
     /// with the commits that arrive after: ids, stream versions and stream reads from commits
     /// before and after each look-up are all exact, and repeats of either are recognised.

@@ -109,16 +109,20 @@ final class StreamIndexer: @unchecked Sendable {
         }
     }
 
-    /// Lowers this thread's scheduling priority to the lowest (nice 19), so that under load the
-    /// writer, its hasher and the appending tasks come first and the index is written while they
-    /// wait, mostly for the log's fsync, when the cores are idle. On two cores indexing costs about
-    /// as much CPU as writing; at equal priority it took a core from a batch in progress.
-    /// It never starves: once ``Limits/streamIndexLagEventCountMax`` events wait, appends wait for
-    /// it (``StreamTail/waitForRoom(eventCountMax:)``).
+    /// Lowers this thread's scheduling priority (nice 10), so that under load the writer, its
+    /// hasher and the appending tasks come first and the index is mostly written while they wait
+    /// for the log's fsync, when the cores are idle. On two cores indexing costs about as much CPU
+    /// as writing; at equal priority it took a core from a batch in progress.
+    ///
+    /// Not lower: at nice 19 a busy machine (two CPU-bound processes on two cores) left the indexer
+    /// under 1 % of a core, and it fell seconds behind. At nice 10 it keeps about a tenth of a core
+    /// against each busy thread. It never falls behind without bound: once
+    /// ``Limits/streamIndexLagEventCountMax`` events wait, appends wait for it
+    /// (``StreamTail/waitForRoom(eventCountMax:)``).
     private static func yieldToTheWritePath() {
         #if os(Linux)
         // On Linux the nice value is a thread's, and `who` 0 is the calling thread.
-        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 19)
+        _ = setpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0, 10)
         #endif
     }
 

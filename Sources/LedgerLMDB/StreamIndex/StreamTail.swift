@@ -38,28 +38,48 @@ final class StreamTail: @unchecked Sendable {
     /// look-up tables by id and by stream are built from them on first use, under the tail's
     /// lock, and extended by later uses; a workload that never looks up, like a single producer
     /// of fresh time-ordered ids, never builds them. The indexer sorts the positions itself.
+    ///
+    /// Time-ordered ids (UUIDv7) from many producers mostly need no table: a fresh id can only be
+    /// in the last few commits, those whose ids reach as high as it (each commit keeps the highest
+    /// id of it and every commit before). Those few commits are searched by their own sorted ids;
+    /// only an id that many commits could hold (a random id, or an old one repeated) is looked up
+    /// in the table of the whole generation.
     struct Generation {
         /// Each commit's positions, in seq order.
         private(set) var commits: [[WrittenPosition]] = []
         private(set) var eventCount = 0
         private(set) var lastSeq: UInt64 = 0
         var lastHash = ChainHash.genesis
-        /// The highest id the generation holds (nil when empty): a higher id is not here, with no
-        /// look-up.
-        private(set) var highestID: EventID?
+        /// Per commit: the highest id of it and of every commit before it (never decreasing).
+        private var highestIDThrough: [EventID] = []
+        /// Per commit: its lowest and highest id.
+        private var idBounds: [(lowest: EventID, highest: EventID)] = []
+        /// Per commit, once searched: its (id, seq) pairs sorted by id.
+        private var sortedIDs: [[(id: EventID, seq: UInt64)]?] = []
         private var ids = EventIDTable()
         private var runs: [String: Run] = [:]
         /// How many of `commits` are in `ids`, and in `runs`.
         private var commitsInIDs = 0
         private var commitsInRuns = 0
 
+        /// Searching more commits than this by their sorted ids costs more than the table.
+        static let commitsSearchedMax = 8
+
+        /// The highest id the generation holds (nil when empty): a higher id is not here.
+        var highestID: EventID? { highestIDThrough.last }
+
         /// Adds one commit's positions, which must continue the generation's seqs.
         mutating func add(_ commit: [WrittenPosition]) {
             guard let first = commit.first else { return }
             precondition(eventCount == 0 || first.seq == lastSeq + 1, "a generation's seqs have no gaps")
-            var highest = highestID ?? first.id
-            for position in commit where position.id > highest { highest = position.id }
-            highestID = highest
+            var (lowest, highest) = (first.id, first.id)
+            for position in commit {
+                lowest = min(lowest, position.id)
+                highest = max(highest, position.id)
+            }
+            highestIDThrough.append(max(highest, highestID ?? highest))
+            idBounds.append((lowest, highest))
+            sortedIDs.append(nil)
             commits.append(commit)
             eventCount += commit.count
             lastSeq = commit.last!.seq
@@ -68,6 +88,19 @@ final class StreamTail: @unchecked Sendable {
         /// The seq of the event with `id`, if the generation holds it.
         mutating func seq(ofID id: EventID) -> UInt64? {
             guard let highestID, id <= highestID else { return nil }
+            // Commits before `candidates` hold only ids below `id`.
+            var (low, high) = (0, highestIDThrough.count - 1)
+            while low < high {
+                let middle = (low + high) / 2
+                if highestIDThrough[middle] < id { low = middle + 1 } else { high = middle }
+            }
+            let candidates = low..<commits.count
+            if candidates.count <= Self.commitsSearchedMax {
+                for commit in candidates where idBounds[commit].lowest <= id && id <= idBounds[commit].highest {
+                    if let seq = searchSorted(commit, for: id) { return seq }
+                }
+                return nil
+            }
             while commitsInIDs < commits.count {
                 for position in commits[commitsInIDs] {
                     let previous = ids.insert(position.id, value: position.seq)
@@ -76,6 +109,21 @@ final class StreamTail: @unchecked Sendable {
                 commitsInIDs += 1
             }
             return ids[id]
+        }
+
+        /// Binary search in commit `index`'s ids, sorted on first use.
+        private mutating func searchSorted(_ index: Int, for id: EventID) -> UInt64? {
+            if sortedIDs[index] == nil {
+                sortedIDs[index] = commits[index].map { ($0.id, $0.seq) }.sorted { $0.id < $1.id }
+            }
+            return sortedIDs[index]!.withUnsafeBufferPointer { sorted in
+                var (low, high) = (0, sorted.count)
+                while low < high {
+                    let middle = (low + high) / 2
+                    if sorted[middle].id < id { low = middle + 1 } else { high = middle }
+                }
+                return low < sorted.count && sorted[low].id == id ? sorted[low].seq : nil
+            }
         }
 
         /// The run of `stream`'s events in this generation, if any.
