@@ -41,10 +41,7 @@ final class StreamPositionReader {
         var found = look.seqs
         guard found.contains(where: { $0 == nil }) else { return found }
         let txn = try indexTransaction(through: look.indexed)
-        if case .unread = highestID { highestID = .read(try index.highestID(in: txn)) }
-        // Time-ordered ids (UUIDv7) arrive mostly above everything indexed, which lags the log:
-        // those are known to be new without a search of the index.
-        guard case .read(let highestOrNone) = highestID, let highest = highestOrNone else { return found }
+        guard let highest = try highestIndexedID(in: txn) else { return found }
         var missing: [EventID] = []
         var missingPositions: [Int] = []
         for position in ids.indices where found[position] == nil && ids[position] <= highest {
@@ -56,6 +53,26 @@ final class StreamPositionReader {
             found[missingPositions[position]] = seq
         }
         return found
+    }
+
+    /// ``seqs(ofIDs:)`` for one id, with no array unless the index must be searched.
+    func seq(ofID id: EventID) throws(LedgerError) -> UInt64? {
+        let look = tail.seq(ofID: id)
+        if let seq = look.seq { return seq }
+        let txn = try indexTransaction(through: look.indexed)
+        guard let highest = try highestIndexedID(in: txn), id <= highest else { return nil }
+        var found: UInt64?
+        try index.forEachSeq(forIDs: [id], in: txn) { _, seq in found = seq }
+        return found
+    }
+
+    /// The highest id in `txn`'s index (nil: it holds none), read once per index transaction.
+    /// Time-ordered ids (UUIDv7) arrive mostly above everything indexed, which lags the log: those
+    /// are known to be new without a search of the index.
+    private func highestIndexedID(in txn: OpaquePointer) throws(LedgerError) -> EventID? {
+        if case .unread = highestID { highestID = .read(try index.highestID(in: txn)) }
+        guard case .read(let highest) = highestID else { return nil }
+        return highest
     }
 
     /// A read transaction of the index whose watermark is at least `indexed`.

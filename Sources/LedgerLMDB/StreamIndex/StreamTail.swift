@@ -211,18 +211,22 @@ final class StreamTail: @unchecked Sendable {
         lock.withLock {
             var seqs: [UInt64?] = []
             seqs.reserveCapacity(ids.count)
-            for id in ids {
-                var found: UInt64?
-                for index in generations.indices.reversed() {
-                    if let seq = generations[index].seq(ofID: id) {
-                        found = seq
-                        break
-                    }
-                }
-                seqs.append(found)
-            }
+            for id in ids { seqs.append(lockedSeq(ofID: id)) }
             return (seqs, indexed, head)
         }
+    }
+
+    /// ``seqs(ofIDs:)`` for one id, with no array (the writer asks this once per single-event append).
+    func seq(ofID id: EventID) -> (seq: UInt64?, indexed: UInt64) {
+        lock.withLock { (lockedSeq(ofID: id), indexed) }
+    }
+
+    /// The seq of `id` in the tail; under `lock`.
+    private func lockedSeq(ofID id: EventID) -> UInt64? {
+        for index in generations.indices.reversed() {
+            if let seq = generations[index].seq(ofID: id) { return seq }
+        }
+        return nil
     }
 
     /// Blocks while the tail holds `eventCountMax` events or more; throws the indexer's failure

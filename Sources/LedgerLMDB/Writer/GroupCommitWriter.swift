@@ -140,7 +140,8 @@ final class GroupCommitWriter: @unchecked Sendable {
             do {
                 let streams = StreamPositionReader(tail: indexer.tail, index: indexer.index)
                 transaction = try WriteTransaction(
-                    environment: environment, txn: txn, streams: streams, committed: committedVersions, now: clock.now())
+                    environment: environment, txn: txn, streams: streams, committed: committedVersions, now: clock.now(),
+                    eventCount: batch.reduce(0) { $0 + $1.events.count })
             } catch {
                 mdb_txn_abort(txn)
                 failAll(&outcomes, error)

@@ -38,7 +38,7 @@ struct WriteTransaction: AppendPlanningContext {
 
     init(
         environment: LMDBEnvironment, txn: OpaquePointer, streams: StreamPositionReader, committed: CommittedVersions,
-        now: LedgerTime
+        now: LedgerTime, eventCount: Int
     ) throws(LedgerError) {
         self.environment = environment
         self.txn = txn
@@ -47,6 +47,10 @@ struct WriteTransaction: AppendPlanningContext {
         self.head = try environment.head(in: txn)
         self.recordedAt = max(now, head.recordedAt)
         scratch.reserveCapacity(Limits.streamNameBytesMax + 9)
+        // Room for what the batch will write, so that neither grows (and rehashes its names) as it
+        // goes; a large batch writes few streams per event.
+        written.reserveCapacity(eventCount)
+        versions.reserveCapacity(min(eventCount, 4_096))
     }
 
     mutating func currentVersion(of stream: String) throws(LedgerError) -> UInt64 {
@@ -71,24 +75,39 @@ struct WriteTransaction: AppendPlanningContext {
     /// tail under one lock, then the index in key order; versions are read from the log for the
     /// ids found.
     mutating func storedPositions(of ids: [EventID]) throws(LedgerError) -> [(seq: UInt64, version: UInt64)?] {
+        if ids.count == 1 { return [try storedPosition(of: ids[0])] }  // most appends: no arrays
         var stored = [(seq: UInt64, version: UInt64)?](repeating: nil, count: ids.count)
-        if requestStart > 0 {
-            noteWrittenIDs()
-            for position in ids.indices {
-                guard let slot = writtenIDs[ids[position]] else { continue }
-                let earlier = written[Int(slot) - 1]
-                stored[position] = (earlier.seq, earlier.version)
-            }
-        }
+        for position in ids.indices { stored[position] = writtenEarlier(ids[position]) }
         let seqs = try streams.seqs(ofIDs: ids)
         for position in ids.indices where stored[position] == nil {
             guard let seq = seqs[position] else { continue }
-            guard let bytes = try environment.encodedEvent(seq, in: txn) else {
-                throw LedgerError(.corrupted, "id \(ids[position]) is indexed at seq \(seq), which is missing", seq: seq)
-            }
-            stored[position] = (seq, UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: EventCodec.versionOffset, as: UInt64.self)))
+            stored[position] = (seq, try storedVersion(ofID: ids[position], at: seq))
         }
         return stored
+    }
+
+    /// ``storedPositions(of:)`` for one id.
+    private mutating func storedPosition(of id: EventID) throws(LedgerError) -> (seq: UInt64, version: UInt64)? {
+        if let earlier = writtenEarlier(id) { return earlier }
+        guard let seq = try streams.seq(ofID: id) else { return nil }
+        return (seq, try storedVersion(ofID: id, at: seq))
+    }
+
+    /// The version of the committed event at `seq`, which an index or the tail names for `id`.
+    private func storedVersion(ofID id: EventID, at seq: UInt64) throws(LedgerError) -> UInt64 {
+        guard let bytes = try environment.encodedEvent(seq, in: txn) else {
+            throw LedgerError(.corrupted, "id \(id) is indexed at seq \(seq), which is missing", seq: seq)
+        }
+        return UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: EventCodec.versionOffset, as: UInt64.self))
+    }
+
+    /// Where an earlier request of this transaction wrote `id`, if one did.
+    private mutating func writtenEarlier(_ id: EventID) -> (seq: UInt64, version: UInt64)? {
+        guard requestStart > 0 else { return nil }
+        noteWrittenIDs()
+        guard let slot = writtenIDs[id] else { return nil }
+        let earlier = written[Int(slot) - 1]
+        return (earlier.seq, earlier.version)
     }
 
     private mutating func noteWrittenIDs() {
