@@ -46,6 +46,46 @@ import Glibc
         #expect(try store.verify().isIntact)
     }
 
+    /// A large append is taken in ranges, hashed beside the writer. When the map fills in the
+    /// middle of one, the writer abandons the transaction, grows the map and writes the append
+    /// again, whole, with fresh hashes; at the map's maximum the append fails whole.
+    @Test func mapFull_inTheMiddleOfALargeAppend_growsAndWritesItWhole_orFailsItWhole() async throws {
+        let growing = try TemporaryDirectory()
+        defer { growing.remove() }
+        let store = try LMDBEventStore.open(
+            at: growing.path, options: LMDBOptions(mapSizeBytes: 1 << 20, mapSizeBytesMax: 1 << 28))
+        var appended: [ProposedEvent] = []
+        for start in stride(from: 0, to: 24_000, by: 6_000) {
+            let batch = Self.events(start..<(start + 6_000))
+            let result = try await store.append(batch)
+            #expect(result.positions.map(\.seq) == Array(UInt64(start + 1)...UInt64(start + 6_000)))
+            appended += batch
+        }
+        #expect(try store.read(from: 1, maxCount: 30_000).map(\.proposed) == appended)
+        #expect(try store.verify().isIntact)
+        store.close()
+
+        let capped = try TemporaryDirectory()
+        defer { capped.remove() }
+        let options = LMDBOptions(mapSizeBytes: 1 << 20, mapSizeBytesMax: 1 << 22)
+        let full = try LMDBEventStore.open(at: capped.path, options: options)
+        var stored = 0
+        var failure: LedgerError?
+        while failure == nil, stored < 60_000 {
+            do {
+                try await full.append(Self.events(stored..<(stored + 6_000)))
+                stored += 6_000
+            } catch let error as LedgerError {
+                failure = error
+            }
+        }
+        #expect(failure?.code == .mapFull)
+        #expect(stored > 0, "large appends fit until the map is at its maximum")
+        #expect(try full.head().seq == UInt64(stored), "no part of the failed append is stored")
+        #expect(try full.verify().isIntact)
+        full.close()
+    }
+
     @Test func mapFull_atMaximum_throwsMapFullAndLosesNothing() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
