@@ -15,6 +15,23 @@ import Glibc
         range.map { EventStoreConformance.sampleEvent(stream: "run:r\($0 % streams)", index: $0) }
     }
 
+    /// Appends batches of `batch` events until one fails with a ``LedgerError`` or `upTo` events are
+    /// stored: how many were stored, and the error.
+    static func appendUntilFailure(
+        _ store: LMDBEventStore, batch: Int, upTo limit: Int
+    ) async throws -> (stored: Int, failure: LedgerError?) {
+        var stored = 0
+        while stored < limit {
+            do {
+                try await store.append(events(stored..<(stored + batch)))
+                stored += batch
+            } catch let error as LedgerError {
+                return (stored, error)
+            }
+        }
+        return (stored, nil)
+    }
+
     @Test func mapFull_growsTheMapAndKeepsAppending_whileReadersRead() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -69,16 +86,7 @@ import Glibc
         defer { capped.remove() }
         let options = LMDBOptions(mapSizeBytes: 1 << 20, mapSizeBytesMax: 1 << 22)
         let full = try LMDBEventStore.open(at: capped.path, options: options)
-        var stored = 0
-        var failure: LedgerError?
-        while failure == nil, stored < 60_000 {
-            do {
-                try await full.append(Self.events(stored..<(stored + 6_000)))
-                stored += 6_000
-            } catch let error as LedgerError {
-                failure = error
-            }
-        }
+        let (stored, failure) = try await Self.appendUntilFailure(full, batch: 6_000, upTo: 60_000)
         #expect(failure?.code == .mapFull)
         #expect(stored > 0, "large appends fit until the map is at its maximum")
         #expect(try full.head().seq == UInt64(stored), "no part of the failed append is stored")
@@ -91,16 +99,7 @@ import Glibc
         defer { directory.remove() }
         let options = LMDBOptions(mapSizeBytes: 1 << 20, mapSizeBytesMax: 1 << 20)
         let store = try LMDBEventStore.open(at: directory.path, options: options)
-        var stored = 0
-        var failure: LedgerError?
-        while failure == nil, stored < 100_000 {
-            do {
-                try await store.append(Self.events(stored..<(stored + 100)))
-                stored += 100
-            } catch let error as LedgerError {
-                failure = error
-            }
-        }
+        let (stored, failure) = try await Self.appendUntilFailure(store, batch: 100, upTo: 100_000)
         let error = try #require(failure)
         #expect(error.code == .mapFull)
         #expect(error.description.contains("mapSizeBytesMax"))
