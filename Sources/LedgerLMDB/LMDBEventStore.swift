@@ -46,7 +46,9 @@ public final class LMDBEventStore: EventStore {
             try environment.setDurability(options.durability)
             let indexer = try StreamIndexer(environment: environment, index: index, logger: options.logger ?? Logger.current)
             self.indexer = indexer
-            self.writer = GroupCommitWriter(environment: environment, clock: options.clock, notifier: headNotifier, indexer: indexer)
+            self.writer = GroupCommitWriter(
+                environment: environment, durability: options.durability, clock: options.clock, notifier: headNotifier,
+                indexer: indexer)
             OpenLedgers.setTail(indexer.tail, of: ledger)
         } else {
             self.indexer = nil

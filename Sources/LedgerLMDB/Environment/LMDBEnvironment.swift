@@ -45,6 +45,8 @@ final class LMDBEnvironment: @unchecked Sendable {
     /// Opened with `MDB_RDONLY` (the files are not writable by this process).
     let readOnly: Bool
     let mapSizeBytesMax: Int
+    /// The data file's descriptor (`mdb_env_get_fd`), which the ``CommitSyncer`` syncs.
+    let dataFile: Int32
 
     private let gate = ConditionLock()
     private var activeReaders = 0
@@ -59,6 +61,10 @@ final class LMDBEnvironment: @unchecked Sendable {
         self.readOnly = readOnly
         self.mapSizeBytes = options.mapSizeBytes
         self.mapSizeBytesMax = options.mapSizeBytesMax
+        var descriptor: Int32 = -1
+        let rc = mdb_env_get_fd(env, &descriptor)
+        precondition(rc == MDB_SUCCESS && descriptor >= 0, "an open LMDB environment has a data file")
+        self.dataFile = descriptor
     }
 
     // MARK: Opening
@@ -92,8 +98,22 @@ final class LMDBEnvironment: @unchecked Sendable {
     }
 
     /// Turns fsync at commit on or off (`MDB_NOSYNC`); the writer sets it from its options.
+    ///
+    /// With `.fsync` a commit syncs its pages but not the meta page it then writes
+    /// (`MDB_NOMETASYNC`): the writer's ``CommitSyncer`` syncs that before any caller resumes, and
+    /// any other write transaction calls ``syncCommitted()`` after committing.
     func setDurability(_ durability: LMDBOptions.Durability) throws(LedgerError) {
         try LMDBResult.check(mdb_env_set_flags(env, UInt32(MDB_NOSYNC), durability == .noSync ? 1 : 0), "setting the durability")
+        try LMDBResult.check(mdb_env_set_flags(env, UInt32(MDB_NOMETASYNC), durability == .fsync ? 1 : 0), "setting the durability")
+    }
+
+    /// Makes the last committed write transaction durable when the writer defers its meta page's
+    /// sync (``setDurability(_:)``); otherwise the commit already was (or `.noSync` was chosen).
+    func syncCommitted() throws(LedgerError) {
+        var flags: UInt32 = 0
+        mdb_env_get_flags(env, &flags)
+        guard flags & UInt32(MDB_NOMETASYNC) != 0, flags & UInt32(MDB_NOSYNC) == 0 else { return }
+        try LMDBResult.check(mdb_env_sync(env, 1), "syncing the ledger at \(path)")
     }
 
     /// Refuses a path that is a file, or a directory that holds something other than a ledger;

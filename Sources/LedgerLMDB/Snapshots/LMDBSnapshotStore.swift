@@ -218,6 +218,7 @@ public final class LMDBSnapshotStore: SnapshotStore {
             }
             let rc = mdb_txn_commit(txn)
             if rc != MDB_SUCCESS { throw environment.writeFailure(rc, "committing a snapshot write") }
+            try environment.syncCommitted()
         }
     }
 }

@@ -3,7 +3,9 @@ import Foundation
 import LedgerCore
 
 /// The single writer of a ledger: one dedicated thread that drains every pending append into one
-/// LMDB write transaction, commits (one fsync for all of them), then resumes all their callers.
+/// LMDB write transaction and commits it (one fsync for all of them); once the commit is durable,
+/// all their callers resume. With ``LMDBOptions/Durability/fsync`` the commit's last sync and the
+/// resuming happen on a ``CommitSyncer`` while this thread writes the next group.
 ///
 /// Why a thread and not an actor: an LMDB write transaction must begin and commit on one thread
 /// with nothing else in between, and an fsync must never block Swift's cooperative pool.
@@ -36,15 +38,29 @@ final class GroupCommitWriter: @unchecked Sendable {
     private let committedVersions = CommittedVersions()
     /// Hashes ranges of large appends on another core; the writer thread's only (nil until used).
     private var hasher: RangeHasher?
+    /// Makes commits durable and resumes their callers (nil with ``LMDBOptions/Durability/noSync``:
+    /// a commit is then as durable as it gets when it returns).
+    private let syncer: CommitSyncer?
     private let lock = ConditionLock()
     private var pending: [Request] = []
     private var state = State.running
 
-    init(environment: LMDBEnvironment, clock: any LedgerClock, notifier: HeadNotifier, indexer: StreamIndexer) {
+    /// Starts the writer; with `.fsync` durability the environment must commit with
+    /// `MDB_NOMETASYNC` (``LMDBEnvironment/setDurability(_:)``), which the ``CommitSyncer`` completes.
+    init(
+        environment: LMDBEnvironment, durability: LMDBOptions.Durability, clock: any LedgerClock, notifier: HeadNotifier,
+        indexer: StreamIndexer
+    ) {
         self.environment = environment
         self.clock = clock
         self.notifier = notifier
         self.indexer = indexer
+        switch durability {
+        case .fsync:
+            syncer = CommitSyncer(descriptor: environment.dataFile, path: environment.path, notifier: notifier)
+        case .noSync:
+            syncer = nil
+        }
         let thread = Thread { [self] in run() }
         thread.name = "spendledger-writer"
         thread.start()
@@ -76,13 +92,19 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     private func run() {
         while var batch = nextBatch() {
-            let outcomes = commit(batch)
+            let (outcomes, committedHead) = commit(batch)
             // The caller resumes holding the last reference to its events, so they are freed on
             // its thread, not this one: drop the writer's references first.
             let continuations = batch.map(\.continuation)
             batch = []
-            resume(continuations, with: outcomes)
+            if let committedHead, let syncer {
+                syncer.submit(CommitSyncer.Group(continuations: continuations, outcomes: outcomes, head: committedHead))
+            } else {
+                if let committedHead { notifier.publish(committedHead.seq) }
+                Self.resume(continuations, with: outcomes)
+            }
         }
+        syncer?.stop()
         hasher?.stop()
         lock.withLock {
             state = .stopped
@@ -114,12 +136,17 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// Writes a batch of requests in one transaction. A request whose plan fails (a version
     /// conflict, a duplicate) fails alone; a request whose write fails is dropped and the rest are
     /// retried; a full map grows and the whole batch is retried; a failed commit fails all.
-    /// Returns each request's outcome, in batch order; the caller resumes them.
-    private func commit(_ batch: [Request]) -> [Result<AppendResult, LedgerError>?] {
+    /// Returns each request's outcome, in batch order, and the head committed (nil: nothing was);
+    /// the caller resumes them once the commit is durable.
+    private func commit(_ batch: [Request]) -> (outcomes: [Result<AppendResult, LedgerError>?], committedHead: LogHead?) {
         var outcomes = [Result<AppendResult, LedgerError>?](repeating: nil, count: batch.count)
         var excluded = Set<Int>()
         var committedHead: LogHead?
         var blocked = false
+        if let failure = syncer?.failure {
+            failAll(&outcomes, failure)
+            return (outcomes, nil)
+        }
         do {
             // Backpressure: the tail holds what the index does not; it must not grow without bound.
             try indexer.tail.waitForRoom(eventCountMax: Limits.streamIndexLagEventCountMax)
@@ -201,8 +228,7 @@ final class GroupCommitWriter: @unchecked Sendable {
             committedVersions.absorb(transaction.streamVersions)
             break
         }
-        if let committedHead { notifier.publish(committedHead.seq) }
-        return outcomes
+        return (outcomes, committedHead)
     }
 
     /// After request `index` failed to write (its transaction aborted): a full map grows and every
@@ -340,7 +366,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     /// Resumes each caller with its outcome (nil: its request was never attempted).
-    private func resume(
+    static func resume(
         _ continuations: [UnsafeContinuation<AppendResult, any Error>], with outcomes: [Result<AppendResult, LedgerError>?]
     ) {
         for (continuation, outcome) in zip(continuations, outcomes) {
