@@ -6,6 +6,14 @@ package protocol AppendPlanningContext {
     /// order; nil for an id no such event has. Asked once per batch, so that a backend can answer
     /// all of them together (one lock, index look-ups in key order).
     mutating func storedPositions(of ids: [EventID]) throws -> [(seq: UInt64, version: UInt64)?]
+    /// ``storedPositions(of:)`` for one id, asked for an append of one event.
+    mutating func storedPosition(of id: EventID) throws -> (seq: UInt64, version: UInt64)?
+}
+
+extension AppendPlanningContext {
+    package mutating func storedPosition(of id: EventID) throws -> (seq: UInt64, version: UInt64)? {
+        try storedPositions(of: [id])[0]
+    }
 }
 
 /// The backend-independent rules of one append: validation, idempotency, expected versions and
@@ -130,6 +138,7 @@ package enum AppendPlanner {
         // Positions are the range's, counted from its start; so are the streams' slots.
         let range = range ?? events.indices
         let first = range.lowerBound
+        if range.count == 1 { return try planOne(events, at: first, expecting: expectations, in: &context) }
         var positions = [EventPosition]()
         positions.reserveCapacity(range.count)
         var duplicates = 0
@@ -146,14 +155,7 @@ package enum AppendPlanner {
         // which the first attempt already moved past. An empty batch still checks them.
         if duplicates == range.count, !range.isEmpty { return Plan(positions: positions, newEventCount: 0, lastVersions: []) }
 
-        for (stream, expected) in expectations.sorted(by: { $0.key < $1.key }) {
-            let current = try context.currentVersion(of: stream)
-            guard expected.admits(current) else {
-                throw LedgerError(
-                    .wrongExpectedVersion,
-                    "stream \(stream) is at version \(current), the append expected \(expected)", field: "stream")
-            }
-        }
+        try check(expectations, in: &context)
         var next: [(stream: String, version: UInt64)] = []
         if let streams, !streams.slots.isEmpty {
             // Each distinct stream's place in `next`, once the batch writes it.
@@ -198,5 +200,40 @@ package enum AppendPlanner {
             positions[offset].version = version
         }
         return Plan(positions: positions, newEventCount: range.count - duplicates, lastVersions: next)
+    }
+
+    /// ``plan(_:range:streams:expecting:in:)`` for the one event at `index`, the same decisions
+    /// with no arrays but the plan's own: most appends are of one event.
+    private static func planOne(
+        _ events: [ProposedEvent], at index: Int, expecting expectations: [String: ExpectedVersion],
+        in context: inout some AppendPlanningContext
+    ) throws -> Plan {
+        if let stored = try context.storedPosition(of: events[index].id) {
+            return Plan(
+                positions: [EventPosition(seq: stored.seq, version: stored.version, isDuplicate: true)], newEventCount: 0,
+                lastVersions: [])
+        }
+        try check(expectations, in: &context)
+        let stream = events[index].stream
+        let version = try context.currentVersion(of: stream) + 1
+        return Plan(
+            positions: [EventPosition(seq: 0, version: version, isDuplicate: false)], newEventCount: 1,
+            lastVersions: [(stream, version)])
+    }
+
+    /// Every expected version holds, checked in stream order (so the error names the first stream
+    /// by name that fails).
+    private static func check(
+        _ expectations: [String: ExpectedVersion], in context: inout some AppendPlanningContext
+    ) throws {
+        if expectations.isEmpty { return }
+        for (stream, expected) in expectations.sorted(by: { $0.key < $1.key }) {
+            let current = try context.currentVersion(of: stream)
+            guard expected.admits(current) else {
+                throw LedgerError(
+                    .wrongExpectedVersion,
+                    "stream \(stream) is at version \(current), the append expected \(expected)", field: "stream")
+            }
+        }
     }
 }

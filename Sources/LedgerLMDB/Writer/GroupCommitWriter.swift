@@ -127,6 +127,14 @@ final class GroupCommitWriter: @unchecked Sendable {
                 events += request.events.count
                 taken += 1
             }
+            if taken == pending.count {
+                // Usually all of them: hand the queue over whole and give the appenders a fresh one
+                // as large, rather than copying and shifting under the lock they wait for.
+                let batch = pending
+                pending = []
+                pending.reserveCapacity(batch.count)
+                return batch
+            }
             let batch = Array(pending[0..<taken])
             pending.removeFirst(taken)
             return batch

@@ -87,7 +87,7 @@ struct WriteTransaction: AppendPlanningContext {
     }
 
     /// ``storedPositions(of:)`` for one id.
-    private mutating func storedPosition(of id: EventID) throws(LedgerError) -> (seq: UInt64, version: UInt64)? {
+    mutating func storedPosition(of id: EventID) throws(LedgerError) -> (seq: UInt64, version: UInt64)? {
         if let earlier = writtenEarlier(id) { return earlier }
         guard let seq = try streams.seq(ofID: id) else { return nil }
         return (seq, try storedVersion(ofID: id, at: seq))
