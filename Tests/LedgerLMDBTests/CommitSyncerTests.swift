@@ -16,10 +16,10 @@ import Glibc
     }
 
     /// Hands one group of one caller to `syncer` and waits for the caller to resume.
-    static func commit(_ seq: UInt64, through syncer: CommitSyncer) async throws -> AppendResult {
+    static func commit(_ seq: UInt64, through syncer: CommitSyncer, here: Bool = false) async throws -> AppendResult {
         let result = AppendResult(positions: [EventPosition(seq: seq, version: seq, isDuplicate: false)], head: head(seq))
         return try await withUnsafeThrowingContinuation { continuation in
-            syncer.submit(CommitSyncer.Group(continuations: [continuation], outcomes: [.success(result)], head: head(seq)))
+            syncer.submit(CommitSyncer.Group(continuations: [continuation], outcomes: [.success(result)], head: head(seq)), nothingToOverlap: here)
         }
     }
 
@@ -31,8 +31,9 @@ import Glibc
         defer { close(descriptor) }
         let notifier = HeadNotifier(head: 0)
         let syncer = CommitSyncer(descriptor: descriptor, path: directory.path, notifier: notifier)
-        for seq in 1...3 as ClosedRange<UInt64> {
-            let result = try await Self.commit(seq, through: syncer)
+        for seq in 1...4 as ClosedRange<UInt64> {
+            // On the syncer's thread, and (with nothing to overlap) on the one that hands it over.
+            let result = try await Self.commit(seq, through: syncer, here: seq % 2 == 0)
             #expect(result.positions.map(\.seq) == [seq])
             #expect(notifier.head == seq, "the head is announced before its callers resume")
         }
@@ -50,9 +51,9 @@ import Glibc
         let descriptor = pipeEnds[1]
         let notifier = HeadNotifier(head: 0)
         let syncer = CommitSyncer(descriptor: descriptor, path: directory.path, notifier: notifier)
-        for seq in 1...2 as ClosedRange<UInt64> {
+        for seq in 1...3 as ClosedRange<UInt64> {
             do {
-                _ = try await Self.commit(seq, through: syncer)
+                _ = try await Self.commit(seq, through: syncer, here: seq == 2)
                 Issue.record("group \(seq) was acknowledged without a sync")
             } catch let error as LedgerError {
                 #expect(error.code == .storage)

@@ -30,7 +30,7 @@ import Glibc
 ///   write, so nothing later could be trusted to be durable. Reopening the ledger starts over
 ///   from what is on disk.
 ///
-/// `@unchecked Sendable`: `queue`, `failure`, `stopping` and `stopped` are touched only under
+/// `@unchecked Sendable`: `queue`, `failure`, `syncing`, `stopping` and `stopped` are touched only under
 /// `lock`; the descriptor is immutable.
 final class CommitSyncer: @unchecked Sendable {
     /// A committed group: its callers, their outcomes (in order), and the head it committed.
@@ -48,6 +48,8 @@ final class CommitSyncer: @unchecked Sendable {
     private var failed: LedgerError?
     private var stopping = false
     private var stopped = false
+    /// This thread is syncing or resuming groups it took.
+    private var syncing = false
 
     /// Starts the thread. `descriptor` is the data file's (`mdb_env_get_fd`), which LMDB syncs.
     init(descriptor: Int32, path: String, notifier: HeadNotifier) {
@@ -63,12 +65,20 @@ final class CommitSyncer: @unchecked Sendable {
     var failure: LedgerError? { lock.withLock { failed } }
 
     /// Hands over a group whose transaction has committed; it resumes once durable.
-    func submit(_ group: Group) {
-        lock.withLock {
+    ///
+    /// With `nothingToOverlap` (the writer has no next group waiting) and nothing of this thread's
+    /// in flight, the group is synced and resumed right here, on the writer's thread: a lone caller
+    /// then does not pay for waking this thread (20–40 µs of its 0.4 ms append). Groups still
+    /// resume in order, since this thread has none.
+    func submit(_ group: Group, nothingToOverlap: Bool) {
+        let here: Bool = lock.withLock {
             precondition(!stopping, "groups are synced only while the writer runs")
+            if nothingToOverlap, queue.isEmpty, !syncing { return true }
             queue.append(group)
             if queue.count == 1 { lock.broadcast() }
+            return false
         }
+        if here { finish([group]) }
     }
 
     /// Syncs and resumes every group handed over, then ends the thread.
@@ -82,21 +92,28 @@ final class CommitSyncer: @unchecked Sendable {
 
     private func run() {
         while let groups = nextGroups() {
-            let syncFailure = sync()
-            if syncFailure == nil, let last = groups.last { notifier.publish(last.head.seq) }
-            for group in groups {
-                var outcomes = group.outcomes
-                if let syncFailure {
-                    for index in outcomes.indices {
-                        if case .success = outcomes[index] { outcomes[index] = .failure(syncFailure) }
-                    }
-                }
-                GroupCommitWriter.resume(group.continuations, with: outcomes)
-            }
+            finish(groups)
+            lock.withLock { syncing = false }
         }
         lock.withLock {
             stopped = true
             lock.broadcast()
+        }
+    }
+
+    /// Syncs the file once for `groups`, announces the last head and resumes their callers (or
+    /// fails them, if the sync failed).
+    private func finish(_ groups: [Group]) {
+        let syncFailure = sync()
+        if syncFailure == nil, let last = groups.last { notifier.publish(last.head.seq) }
+        for group in groups {
+            var outcomes = group.outcomes
+            if let syncFailure {
+                for index in outcomes.indices {
+                    if case .success = outcomes[index] { outcomes[index] = .failure(syncFailure) }
+                }
+            }
+            GroupCommitWriter.resume(group.continuations, with: outcomes)
         }
     }
 
@@ -107,6 +124,7 @@ final class CommitSyncer: @unchecked Sendable {
                 if stopping { return nil }
                 lock.wait()
             }
+            syncing = true
             defer { queue.removeAll(keepingCapacity: true) }
             return queue
         }

@@ -98,7 +98,9 @@ final class GroupCommitWriter: @unchecked Sendable {
             let continuations = batch.map(\.continuation)
             batch = []
             if let committedHead, let syncer {
-                syncer.submit(CommitSyncer.Group(continuations: continuations, outcomes: outcomes, head: committedHead))
+                let idle = lock.withLock { pending.isEmpty }
+                syncer.submit(
+                    CommitSyncer.Group(continuations: continuations, outcomes: outcomes, head: committedHead), nothingToOverlap: idle)
             } else {
                 if let committedHead { notifier.publish(committedHead.seq) }
                 Self.resume(continuations, with: outcomes)
