@@ -56,6 +56,9 @@ public final class LMDBEventStore: EventStore {
         }
     }
 
+    /// The ledger's index (`index/`) as it is now; nil when it has none or it cannot be trusted.
+    var ledgerIndex: StreamIndex? { ledger.streams.index }
+
     /// The stream index and the writer's tail as they are now: a read-only store in the writer's
     /// process sees the writer's tail.
     private var streamPositions: StreamPositions {

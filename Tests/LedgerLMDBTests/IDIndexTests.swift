@@ -221,7 +221,7 @@ import Testing
         #expect(!log.output.contains("Status of ids"), "the old id index is dropped")
         let index = try await offPool { try Shell.run("mdb_stat", "-a", path + "/index") }
         #expect(index.output.contains("Status of ids"))
-        #expect(index.output.components(separatedBy: "Entries: 130").count == 3, "130 stream entries and 130 id entries")
+        #expect(index.output.components(separatedBy: "Entries: 130").count == 4, "130 stream, id and occurredAt entries each")
     }
 
     /// An id index entry pointing at the wrong event is reported by verify.

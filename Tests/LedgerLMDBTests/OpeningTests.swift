@@ -56,10 +56,10 @@ import Testing
         let store = try LMDBEventStore.open(at: directory.path)
         try await store.append(EventStoreConformance.sampleEvent(stream: "run:a", index: 0))
         store.close()
-        try RawLMDB.write(directory.path, database: "meta", key: "format", value: withUnsafeBytes(of: UInt32(4).littleEndian) { Array($0) })
+        try RawLMDB.write(directory.path, database: "meta", key: "format", value: withUnsafeBytes(of: UInt32(5).littleEndian) { Array($0) })
         let error = try #require(throws: LedgerError.self) { try LMDBEventStore.open(at: directory.path) }
         #expect(error.code == .unsupportedFormat)
-        #expect(error.description.contains("format version 4"))
+        #expect(error.description.contains("format version 5"))
     }
 
     @Test func openReadOnly_whenMissing_throwsNotFound() throws {
@@ -109,15 +109,17 @@ import Testing
         let path = directory.path
         let stat = try await offPool { try Shell.run("mdb_stat", "-a", path) }
         #expect(stat.status == 0)
-        for name in ["events", "occurred", "meta", "snapshots", "checkpoints"] {
+        for name in ["events", "meta", "snapshots", "checkpoints"] {
             #expect(stat.output.contains("Status of \(name)"))
         }
+        #expect(!stat.output.contains("Status of occurred"), "the occurredAt index is in index/ (format 4)")
         #expect(stat.output.contains("Entries: 50"))
         let index = try await offPool { try Shell.run("mdb_stat", "-a", path + "/index") }
         #expect(index.status == 0)
         #expect(index.output.contains("Status of streams"))
         #expect(index.output.contains("Status of ids"))
-        #expect(index.output.components(separatedBy: "Entries: 50").count == 3, "50 stream entries and 50 id entries")
+        #expect(index.output.contains("Status of occurred"))
+        #expect(index.output.components(separatedBy: "Entries: 50").count == 4, "50 stream, id and occurredAt entries each")
         let dump = try await offPool { try Shell.run("mdb_dump", "-s", "events", path) }
         #expect(dump.status == 0)
         #expect(dump.output.contains("HEADER=END"))
@@ -147,6 +149,17 @@ enum RawLMDB {
                     var vv = MDB_val(mv_size: v.count, mv_data: v.baseAddress)
                     return mdb_put(txn, dbi, &kv, &vv, 0)
                 }
+            }
+        }
+    }
+
+    /// Deletes `key` from `database` of the environment at `path`.
+    static func delete(_ path: String, database: String, key: [UInt8]) throws {
+        try withDatabase(path, database, create: false) { txn, dbi in
+            var keyBytes = key
+            return keyBytes.withUnsafeMutableBytes { k in
+                var kv = MDB_val(mv_size: k.count, mv_data: k.baseAddress)
+                return mdb_del(txn, dbi, &kv, nil)
             }
         }
     }

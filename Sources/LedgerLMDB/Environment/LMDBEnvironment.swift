@@ -11,8 +11,6 @@ import Glibc
 struct LedgerDatabases {
     /// seq (native UInt64, MDB_INTEGERKEY) -> encoded event.
     var events: MDB_dbi = 0
-    /// occurredAt (big-endian, sign-flipped), seq (big-endian) -> empty.
-    var occurred: MDB_dbi = 0
     /// Reserved for projection and actor snapshots.
     var snapshots: MDB_dbi = 0
     /// Reserved for projection checkpoints.
@@ -34,10 +32,11 @@ final class LMDBEnvironment: @unchecked Sendable {
     static let formatKey = "format"
     static let headKey = "head"
     static let createdKey = "created_at"
-    /// 3: the id index moved out of this environment into `index/` too. 2: the stream index moved
-    /// into `index/` (format 1 kept both here, written in every commit). A format-1 or -2 ledger is
-    /// upgraded when opened for writing; the index is then rebuilt from the log.
-    static let supportedFormat: UInt32 = 3
+    /// 4: the occurredAt index moved out of this environment into `index/` as well. 3: the id
+    /// index moved there. 2: the stream index moved into `index/` (format 1 kept them all here,
+    /// written in every commit). An older ledger is upgraded when opened for writing; the index is
+    /// then rebuilt from the log.
+    static let supportedFormat: UInt32 = 4
 
     let path: String
     let env: OpaquePointer
@@ -239,14 +238,17 @@ final class LMDBEnvironment: @unchecked Sendable {
                 "the ledger at \(path) has format version \(format); this build reads up to \(supportedFormat). Upgrade SpendLedger")
         }
         dbs.events = try open("events", UInt32(MDB_INTEGERKEY))
-        dbs.occurred = try open("occurred", 0)
         dbs.snapshots = try open("snapshots", 0)
         dbs.checkpoints = try open("checkpoints", 0)
         if let format, format < supportedFormat, !options.readOnly {
-            // Upgrade: the stream (format 1) and id (formats 1 and 2) indexes are rebuilt in
-            // `index/` from the log (the indexer finds an index without ids and rebuilds it);
-            // drop the old copies here.
-            for (name, since) in [("streams", "format-1 stream index"), ("ids", "format-\(format) id index")] {
+            // Upgrade: the stream (format 1), id (formats 1 and 2) and occurredAt (formats 1 to 3)
+            // indexes are rebuilt in `index/` from the log (the indexer finds an index without ids
+            // or occurredAt entries and rebuilds it); drop the old copies here.
+            let oldIndexes = [
+                ("streams", "format-1 stream index"), ("ids", "format-\(format) id index"),
+                ("occurred", "format-\(format) occurredAt index"),
+            ]
+            for (name, since) in oldIndexes {
                 var dbi: MDB_dbi = 0
                 let rc = mdb_dbi_open(txn, name, 0, &dbi)
                 if rc == MDB_NOTFOUND { continue }

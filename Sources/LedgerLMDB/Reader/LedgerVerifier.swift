@@ -2,9 +2,10 @@ import CLMDB
 import LedgerCore
 
 /// Walks the whole log: recomputes the hash chain, decodes every event, and checks that every
-/// index entry points at its event and that no index holds an entry the log does not. The stream
-/// and id index is checked through its watermark (events above it are not indexed yet, by
-/// design); an index without ids (format 2, before its rebuild) is checked for streams only.
+/// index entry points at its event and that no index holds an entry the log does not. The stream,
+/// id and occurredAt index is checked through its watermark (events above it are not indexed yet,
+/// by design); an index without ids or occurredAt entries (format 2 or 3, before its rebuild) is
+/// checked for what it has.
 struct LedgerVerifier {
     let environment: LMDBEnvironment
     let index: StreamIndex?
@@ -17,7 +18,8 @@ struct LedgerVerifier {
                 try index.withReadTransaction { txn throws(LedgerError) in
                     (
                         watermark: try index.watermark(in: txn).seq, entries: try index.entryCount(in: txn),
-                        ids: index.ids == nil ? nil : try index.idCount(in: txn)
+                        ids: index.ids == nil ? nil : try index.idCount(in: txn),
+                        occurred: index.occurred == nil ? nil : try index.occurredCount(in: txn)
                     )
                 }
             }
@@ -67,6 +69,11 @@ struct LedgerVerifier {
             failure = .init(
                 seq: indexed.watermark, reason: "the id index has \(ids) entries for the \(indexed.watermark) events it covers")
         }
+        if failure == nil, let indexed, let occurred = indexed.occurred, occurred != indexed.watermark {
+            failure = .init(
+                seq: indexed.watermark,
+                reason: "the occurredAt index has \(occurred) entries for the \(indexed.watermark) events it covers")
+        }
         return VerificationReport(eventsChecked: checked, head: head, firstFailure: failure)
     }
 
@@ -92,13 +99,9 @@ struct LedgerVerifier {
         if let index, let indexTxn, index.ids != nil, try index.seq(forID: event.id, in: indexTxn) != key {
             return "the id index does not point at this event (id \(event.id))"
         }
-        var occurredKey = IndexKeys.occurred(event.occurredAt, seq: key)
-        let occurredCode = withUnsafeMutableBytes(of: &occurredKey) { raw in
-            var k = MDB_val(mv_size: 16, mv_data: raw.baseAddress)
-            var v = MDB_val()
-            return mdb_get(txn, environment.dbs.occurred, &k, &v)
+        if let index, let indexTxn, index.occurred != nil, try !index.holdsOccurred(event.occurredAt, seq: key, in: indexTxn) {
+            return "the occurredAt index has no entry for this event"
         }
-        if occurredCode != MDB_SUCCESS { return "the occurredAt index has no entry for this event" }
         previous = hash
         return nil
     }
@@ -111,16 +114,7 @@ struct LedgerVerifier {
         if head.hash != lastHash {
             return .init(seq: head.seq, reason: "the head record's hash does not match the last event's hash")
         }
-        return try environment.withReadTransaction { txn throws(LedgerError) in
-            for (name, dbi) in [("occurredAt", environment.dbs.occurred)] {
-                var stat = MDB_stat()
-                try LMDBResult.check(mdb_stat(txn, dbi, &stat), "reading the \(name) index size")
-                if UInt64(stat.ms_entries) != checked {
-                    return .init(seq: checked, reason: "the \(name) index has \(stat.ms_entries) entries for \(checked) events")
-                }
-            }
-            return nil
-        }
+        return nil
     }
 
     private func withIndexTransaction<T>(_ body: (OpaquePointer?) throws(LedgerError) -> T) throws(LedgerError) -> T {

@@ -3,7 +3,7 @@ public import LedgerCore
 import Synchronization
 
 /// The zero-copy scans projections fold with: by seq (the log) and by occurrence time (the
-/// `occurred` index).
+/// `occurred` index in `index/`, and the log above its watermark).
 extension LMDBEventStore: EncodedEventSource {
     /// Hands `body` the stored bytes of every event in `from...through`, in `seq` order, zero-copy
     /// from the memory map; `body` returns false to stop. Returns the last seq visited (0 if none).
@@ -130,7 +130,8 @@ extension LMDBEventStore: EncodedEventSource {
     /// in ascending `seq` order, zero-copy. Returns the number of events visited.
     ///
     /// When few events occurred by `time` (at most a quarter of the prefix), it walks the
-    /// `occurred` index, sorts the seqs it found and reads just those events; otherwise it scans
+    /// `occurred` index (and the log above the index's watermark), sorts the seqs it found and
+    /// reads just those events; otherwise it scans
     /// the prefix and filters on the `occurredAt` read in place, which is faster than random reads.
     /// Either way the set and the order are the same.
     @discardableResult
@@ -179,34 +180,36 @@ extension LMDBEventStore: EncodedEventSource {
         return visited
     }
 
-    /// The seqs `<= through` whose occurredAt is `<= time`, from the index; nil once more than
-    /// `cap` are found (the caller should scan instead).
+    /// The seqs `<= through` whose occurredAt is `<= time`: from the occurredAt index through its
+    /// watermark, then from the log above it (what the indexer has not written yet, about a second
+    /// of appends). Nil when the ledger has no such index (one of format 3 or older, read before
+    /// its upgrade) or once more than `cap` are found: the caller then scans the log.
     private func occurredSeqs(atOrBefore time: LedgerTime, through: UInt64, cap: UInt64) throws(LedgerError) -> [UInt64]? {
-        try environment.withReadTransaction { txn throws(LedgerError) -> [UInt64]? in
-            var cursor: OpaquePointer?
-            try LMDBResult.check(mdb_cursor_open(txn, environment.dbs.occurred, &cursor), "opening an occurredAt cursor")
-            defer { mdb_cursor_close(cursor) }
-            var key = MDB_val()
-            var value = MDB_val()
-            var rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
-            var seqs: [UInt64] = []
-            let limit = UInt64(bitPattern: time.nanosecondsSinceEpoch) ^ (1 << 63)
-            while rc == MDB_SUCCESS {
-                guard key.mv_size == 16 else {
-                    throw LedgerError(.corrupted, "an occurredAt index key is \(key.mv_size) bytes, not 16")
-                }
-                let flipped = UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self))
-                if flipped > limit { break }
-                let seq = UInt64(bigEndian: key.mv_data.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
-                if seq <= through {
-                    seqs.append(seq)
-                    if UInt64(seqs.count) > cap { return nil }
-                }
-                rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+        guard let index = ledgerIndex, index.occurred != nil else { return nil }
+        var seqs: [UInt64] = []
+        var capped = false
+        let watermark = try index.withReadTransaction { txn throws(LedgerError) -> UInt64 in
+            let watermark = try index.watermark(in: txn).seq
+            try index.forEachSeq(occurredAtOrBefore: time, in: txn) { seq throws(LedgerError) -> Bool in
+                guard seq <= through else { return true }
+                seqs.append(seq)
+                capped = UInt64(seqs.count) > cap
+                return !capped
             }
-            if rc != MDB_SUCCESS, rc != MDB_NOTFOUND { try LMDBResult.check(rc, "scanning the occurredAt index") }
-            return seqs
+            return watermark
         }
+        if capped { return nil }
+        guard watermark < through else { return seqs }
+        if through - watermark > cap { return nil }  // the index lags far behind: a scan costs as much
+        try environment.withReadTransaction { txn throws(LedgerError) in
+            _ = try environment.forEachEncoded(from: watermark + 1, through: through, in: txn) { seq, bytes throws(LedgerError) -> Bool in
+                guard EventCodec.occurredAt(in: bytes) <= time else { return true }
+                seqs.append(seq)
+                capped = UInt64(seqs.count) > cap
+                return !capped
+            }
+        }
+        return capped ? nil : seqs
     }
 }
 

@@ -6,9 +6,10 @@ import Synchronization
 import Glibc
 #endif
 
-/// The stream and id index, kept off the commit path: a second LMDB environment in
-/// `<ledger>/index` that maps (stream, version) to seq (database `streams`) and event id to seq
-/// (database `ids`) for every event up to a watermark.
+/// The stream, id and occurredAt index, kept off the commit path: a second LMDB environment in
+/// `<ledger>/index` that maps (stream, version) to seq (database `streams`), event id to seq
+/// (database `ids`) and holds (occurredAt, seq) keys (database `occurred`) for every event up to a
+/// watermark.
 ///
 /// Why a separate environment: both indexes are keyed by something other than time. A commit
 /// touching a thousand streams would dirty a thousand B-tree leaves of the stream index, and a
@@ -22,7 +23,9 @@ import Glibc
 ///   watermark moves in the same transaction as the entries of both databases.
 /// - An index without the `ids` database (one written by format 2) holds no ids: readers look ids
 ///   up in the log instead, and the writer empties and rebuilds it at open. `ids` is only ever
-///   created by ``reset()``, together with an empty `streams` and a watermark of 0.
+///   created by ``reset()``, together with an empty `streams` and a watermark of 0. The same
+///   holds for `occurred` (absent from an index of format 2 or 3, whose log kept it): without it
+///   readers scan the log for occurred-time queries.
 /// - It is derived data. The watermark is stored with the chain hash of the event at it; an index
 ///   that is ahead of its log, or paired with another log, is emptied and rebuilt at open.
 /// - The writer commits it without fsync, behind a durable marker of the boot it wrote in
@@ -44,18 +47,27 @@ final class StreamIndex: @unchecked Sendable {
     let meta: MDB_dbi
     /// The `ids` database's handle; 0 while the index has none (LMDB numbers named databases from 2).
     private let idsHandle: Atomic<UInt32>
+    /// The `occurred` database's handle; 0 while the index has none.
+    private let occurredHandle: Atomic<UInt32>
 
-    private init(path: String, env: OpaquePointer, streams: MDB_dbi, meta: MDB_dbi, ids: MDB_dbi) {
+    private init(path: String, env: OpaquePointer, streams: MDB_dbi, meta: MDB_dbi, ids: MDB_dbi, occurred: MDB_dbi) {
         self.path = path
         self.env = env
         self.streams = streams
         self.meta = meta
         self.idsHandle = Atomic(ids)
+        self.occurredHandle = Atomic(occurred)
     }
 
     /// The `ids` database, or nil when this index holds no ids (see the type's guarantees).
     var ids: MDB_dbi? {
         let handle = idsHandle.load(ordering: .acquiring)
+        return handle == 0 ? nil : handle
+    }
+
+    /// The `occurred` database, or nil when this index holds no occurredAt entries.
+    var occurred: MDB_dbi? {
+        let handle = occurredHandle.load(ordering: .acquiring)
         return handle == 0 ? nil : handle
     }
 
@@ -83,7 +95,7 @@ final class StreamIndex: @unchecked Sendable {
         let readOnlyFlags = writable | UInt32(MDB_RDONLY)
         let (env, flags) = try LMDBOpening.open(
             path: path, flagSets: create ? [writable] : [writable, readOnlyFlags, readOnlyFlags | UInt32(MDB_NOLOCK)],
-            maxDatabases: 4, mapSizeBytes: mapSizeBytes, action: "opening the stream index at \(path)")
+            maxDatabases: 6, mapSizeBytes: mapSizeBytes, action: "opening the stream index at \(path)")
         precondition(!create || flags & UInt32(MDB_RDONLY) == 0, "a created index is writable")
         do throws(LedgerError) {
             var txn: OpaquePointer?
@@ -91,6 +103,7 @@ final class StreamIndex: @unchecked Sendable {
             var streams: MDB_dbi = 0
             var meta: MDB_dbi = 0
             var ids: MDB_dbi = 0
+            var occurred: MDB_dbi = 0
             let createFlag = create ? UInt32(MDB_CREATE) : 0
             var rc = mdb_dbi_open(txn, "streams", createFlag, &streams)
             if rc == MDB_SUCCESS { rc = mdb_dbi_open(txn, "meta", createFlag, &meta) }
@@ -106,10 +119,17 @@ final class StreamIndex: @unchecked Sendable {
                     rc = MDB_SUCCESS
                 }
             }
+            if rc == MDB_SUCCESS {
+                rc = mdb_dbi_open(txn, "occurred", 0, &occurred)
+                if rc == MDB_NOTFOUND {  // an index from format 2 or 3: no occurredAt entries
+                    occurred = 0
+                    rc = MDB_SUCCESS
+                }
+            }
             if rc != MDB_SUCCESS { mdb_txn_abort(txn) }
             try LMDBResult.check(rc, "opening the stream index's databases")
             try LMDBResult.check(mdb_txn_commit(txn), "opening the stream index's databases")
-            return StreamIndex(path: path, env: env, streams: streams, meta: meta, ids: ids)
+            return StreamIndex(path: path, env: env, streams: streams, meta: meta, ids: ids, occurred: occurred)
         } catch {
             mdb_env_close(env)
             throw error
@@ -326,14 +346,64 @@ final class StreamIndex: @unchecked Sendable {
         return UInt64(stat.ms_entries)
     }
 
+    /// Hands `body` the seq of every indexed event that occurred at or before `time`, in occurredAt
+    /// order (LMDB walks the keys in order); `body` returns false to stop. Only for an index with
+    /// ``occurred``.
+    func forEachSeq(
+        occurredAtOrBefore time: LedgerTime, in txn: OpaquePointer, _ body: (UInt64) throws(LedgerError) -> Bool
+    ) throws(LedgerError) {
+        guard let database = occurred else { preconditionFailure("read occurredAt entries from an index without them") }
+        var cursor: OpaquePointer?
+        try LMDBResult.check(mdb_cursor_open(txn, database, &cursor), "opening an occurredAt cursor")
+        defer { mdb_cursor_close(cursor) }
+        var key = MDB_val()
+        var value = MDB_val()
+        var rc = mdb_cursor_get(cursor, &key, &value, MDB_FIRST)
+        let limit = UInt64(bitPattern: time.nanosecondsSinceEpoch) ^ (1 << 63)
+        while rc == MDB_SUCCESS {
+            guard key.mv_size == 16 else {
+                throw LedgerError(.corrupted, "an occurredAt index key is \(key.mv_size) bytes, not 16")
+            }
+            if UInt64(bigEndian: key.mv_data.loadUnaligned(as: UInt64.self)) > limit { return }
+            guard try body(UInt64(bigEndian: key.mv_data.loadUnaligned(fromByteOffset: 8, as: UInt64.self))) else { return }
+            rc = mdb_cursor_get(cursor, &key, &value, MDB_NEXT)
+        }
+        if rc != MDB_NOTFOUND { try LMDBResult.check(rc, "scanning the occurredAt index") }
+    }
+
+    /// Whether the index holds the occurredAt entry (`time`, `seq`). Only for an index with ``occurred``.
+    func holdsOccurred(_ time: LedgerTime, seq: UInt64, in txn: OpaquePointer) throws(LedgerError) -> Bool {
+        guard let database = occurred else { preconditionFailure("read occurredAt entries from an index without them") }
+        var key = IndexKeys.occurred(time, seq: seq)
+        let rc = withUnsafeMutableBytes(of: &key) { raw in
+            var k = MDB_val(mv_size: 16, mv_data: raw.baseAddress)
+            var v = MDB_val()
+            return mdb_get(txn, database, &k, &v)
+        }
+        if rc == MDB_NOTFOUND { return false }
+        try LMDBResult.check(rc, "looking up an occurredAt entry of seq \(seq)")
+        return true
+    }
+
+    /// The number of occurredAt entries (0 for an index without them).
+    func occurredCount(in txn: OpaquePointer) throws(LedgerError) -> UInt64 {
+        guard let occurred else { return 0 }
+        var stat = MDB_stat()
+        try LMDBResult.check(mdb_stat(txn, occurred, &stat), "reading the occurredAt index size")
+        return UInt64(stat.ms_entries)
+    }
+
     // MARK: Writing (the indexer only)
 
-    /// Writes `entries` and `ids` (each sorted by key) and moves the watermark to `through` (whose
-    /// event has `hash`), in one transaction. Entries already present with the same seq are
-    /// accepted (a crash between an index commit and the tail's drop re-offers them); a different
-    /// seq is corruption. Only for an index with ``ids``.
-    func write(_ entries: [StreamIndexEntry], ids idEntries: [IDIndexEntry], through: UInt64, hash: ChainHash) throws(LedgerError) {
-        guard let ids else { preconditionFailure("the indexer writes only an index with ids (reset() makes it)") }
+    /// Writes `entries`, `ids` and `occurred` (each sorted by key) and moves the watermark to
+    /// `through` (whose event has `hash`), in one transaction. Entries already present with the
+    /// same seq are accepted (a crash between an index commit and the tail's drop re-offers them); a
+    /// different seq is corruption. Only for an index with ``ids`` and ``occurred``.
+    func write(
+        _ entries: [StreamIndexEntry], ids idEntries: [IDIndexEntry], occurred occurredEntries: [OccurredIndexEntry],
+        through: UInt64, hash: ChainHash
+    ) throws(LedgerError) {
+        guard let ids, let occurred else { preconditionFailure("the indexer writes only a complete index (reset() makes it)") }
         var txnPointer: OpaquePointer?
         try LMDBResult.check(mdb_txn_begin(env, nil, 0, &txnPointer), "starting a stream index write")
         guard let txn = txnPointer else { throw LedgerError(.storage, "mdb_txn_begin returned no transaction") }
@@ -374,6 +444,24 @@ final class StreamIndex: @unchecked Sendable {
         }
         mdb_cursor_close(cursor)
         cursorOpen = false
+        try LMDBResult.check(mdb_cursor_open(txn, occurred, &cursor), "opening an occurredAt index cursor")
+        cursorOpen = true
+        // Mostly in time order: appended at the end, else (a late event) put where it belongs. The
+        // key holds the seq, so a key already there is this very entry, re-offered.
+        for entry in occurredEntries {
+            var key = IndexKeys.occurred(entry.time, seq: entry.seq)
+            let rc = withUnsafeMutableBytes(of: &key) { key in
+                var k = MDB_val(mv_size: 16, mv_data: key.baseAddress)
+                var v = MDB_val(mv_size: 0, mv_data: nil)
+                let appended = mdb_cursor_put(cursor, &k, &v, UInt32(MDB_APPEND))
+                guard appended == MDB_KEYEXIST else { return appended }
+                let put = mdb_cursor_put(cursor, &k, &v, UInt32(MDB_NOOVERWRITE))
+                return put == MDB_KEYEXIST ? MDB_SUCCESS : put
+            }
+            try LMDBResult.check(rc, "indexing occurredAt of event \(entry.seq)")
+        }
+        mdb_cursor_close(cursor)
+        cursorOpen = false
         try putWatermark(through, hash: hash, in: txn)
         committed = true  // mdb_txn_commit frees the transaction whatever it returns
         try LMDBResult.check(mdb_txn_commit(txn), "committing the stream index through seq \(through)")
@@ -398,15 +486,18 @@ final class StreamIndex: @unchecked Sendable {
         }
     }
 
-    /// Empties the index (it is ahead of its log, belongs to another one, or has no ids), creating
-    /// its `ids` database if it has none.
+    /// Empties the index (it is ahead of its log, belongs to another one, or has no ids or no
+    /// occurredAt entries), creating its `ids` and `occurred` databases if it has none.
     func reset() throws(LedgerError) {
         var txn: OpaquePointer?
         try LMDBResult.check(mdb_txn_begin(env, nil, 0, &txn), "starting a stream index reset")
         var ids: MDB_dbi = 0
+        var occurred: MDB_dbi = 0
         var rc = mdb_drop(txn, streams, 0)
         if rc == MDB_SUCCESS { rc = mdb_dbi_open(txn, "ids", UInt32(MDB_CREATE), &ids) }
         if rc == MDB_SUCCESS { rc = mdb_drop(txn, ids, 0) }
+        if rc == MDB_SUCCESS { rc = mdb_dbi_open(txn, "occurred", UInt32(MDB_CREATE), &occurred) }
+        if rc == MDB_SUCCESS { rc = mdb_drop(txn, occurred, 0) }
         if rc == MDB_SUCCESS {
             do { try putWatermark(0, hash: .genesis, in: txn!) } catch {
                 mdb_txn_abort(txn)
@@ -418,6 +509,7 @@ final class StreamIndex: @unchecked Sendable {
         }
         try LMDBResult.check(rc, "emptying the stream index")
         idsHandle.store(ids, ordering: .releasing)  // valid for the environment once committed
+        occurredHandle.store(occurred, ordering: .releasing)
     }
 
     private func putWatermark(_ seq: UInt64, hash: ChainHash, in txn: OpaquePointer) throws(LedgerError) {
@@ -438,13 +530,22 @@ final class StreamIndex: @unchecked Sendable {
     }
 }
 
-/// One id -> seq entry for ``StreamIndex/write(_:ids:through:hash:)``.
+/// One (occurredAt, seq) entry for ``StreamIndex/write(_:ids:occurred:through:hash:)``, ordered as
+/// the index's keys are.
+struct OccurredIndexEntry: Comparable {
+    var time: LedgerTime
+    var seq: UInt64
+
+    static func < (a: Self, b: Self) -> Bool { (a.time, a.seq) < (b.time, b.seq) }
+}
+
+/// One id -> seq entry for ``StreamIndex/write(_:ids:occurred:through:hash:)``.
 struct IDIndexEntry {
     var id: EventID
     var seq: UInt64
 }
 
-/// One (stream, version) -> seq entry for ``StreamIndex/write(_:ids:through:hash:)``.
+/// One (stream, version) -> seq entry for ``StreamIndex/write(_:ids:occurred:through:hash:)``.
 struct StreamIndexEntry {
     var stream: String
     var version: UInt64

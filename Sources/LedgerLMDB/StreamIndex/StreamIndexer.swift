@@ -81,7 +81,9 @@ final class StreamIndexer: @unchecked Sendable {
             guard let sealed = tail.seal() else { continue }
             let last = sealed.last!
             do {
-                try index.write(Self.entries(of: sealed), ids: Self.idEntries(of: sealed), through: last.lastSeq, hash: last.lastHash)
+                try index.write(
+                    Self.entries(of: sealed), ids: Self.idEntries(of: sealed), occurred: Self.occurredEntries(of: sealed),
+                    through: last.lastSeq, hash: last.lastHash)
                 tail.dropIndexed(sealed.count, through: last.lastSeq)
                 if failing {
                     failing = false
@@ -161,14 +163,29 @@ final class StreamIndexer: @unchecked Sendable {
         return entries
     }
 
+    /// The generations' occurredAt entries, sorted by key (time, then seq): mostly in seq order
+    /// already, as most events are recorded as they occur.
+    static func occurredEntries(of generations: [StreamTail.Generation]) -> [OccurredIndexEntry] {
+        var entries: [OccurredIndexEntry] = []
+        entries.reserveCapacity(generations.reduce(0) { $0 + $1.eventCount })
+        for generation in generations {
+            for commit in generation.commits {
+                for position in commit { entries.append(OccurredIndexEntry(time: position.occurredAt, seq: position.seq)) }
+            }
+        }
+        if zip(entries, entries.dropFirst()).contains(where: { $0 > $1 }) { entries.sort() }
+        return entries
+    }
+
     // MARK: Catch-up at open
 
     /// Brings the index to `head`, reading the log from the index's watermark; resets an index
-    /// that is ahead of the log, whose watermark hash is not the log's, or that has no ids.
+    /// that is ahead of the log, whose watermark hash is not the log's, or that has no ids or no
+    /// occurredAt entries (one written by format 2 or 3).
     static func catchUp(environment: LMDBEnvironment, index: StreamIndex, head: LogHead) throws(LedgerError) {
         let watermark = try index.withReadTransaction { txn throws(LedgerError) in try index.watermark(in: txn) }
         var from = watermark.seq
-        var paired = from <= head.seq && index.ids != nil
+        var paired = from <= head.seq && index.ids != nil && index.occurred != nil
         if paired, from > 0 { paired = try storedHash(environment, at: from) == watermark.hash }
         if !paired {
             try index.reset()
@@ -181,7 +198,8 @@ final class StreamIndexer: @unchecked Sendable {
             _ = try environment.withReadTransaction { txn throws(LedgerError) in
                 try environment.forEachEncoded(from: from + 1, through: through, in: txn) { (seq, bytes) throws(LedgerError) in
                     let view = try EventView(bytes)
-                    positions.append(WrittenPosition(stream: view.streamName, version: view.version, id: view.id, seq: seq))
+                    positions.append(
+                        WrittenPosition(stream: view.streamName, version: view.version, id: view.id, seq: seq, occurredAt: view.occurredAt))
                     lastHash = view.hash
                     return true
                 }
@@ -192,7 +210,9 @@ final class StreamIndexer: @unchecked Sendable {
             guard generation.lastSeq == through else {
                 throw LedgerError(.corrupted, "the log ends at seq \(generation.lastSeq) below its head \(through)", seq: generation.lastSeq + 1)
             }
-            try index.write(entries(of: [generation]), ids: idEntries(of: [generation]), through: through, hash: generation.lastHash)
+            try index.write(
+                entries(of: [generation]), ids: idEntries(of: [generation]), occurred: occurredEntries(of: [generation]),
+                through: through, hash: generation.lastHash)
             from = through
         }
     }

@@ -323,4 +323,5 @@ struct WrittenPosition {
     var version: UInt64
     var id: EventID
     var seq: UInt64
+    var occurredAt: LedgerTime
 }

@@ -2,9 +2,8 @@ import CLMDB
 import LedgerCore
 
 /// One LMDB write transaction of the group-commit writer: answers the planner's questions and
-/// writes planned events with their occurredAt index entries. Stream positions and ids are
-/// collected in ``written`` for the ``StreamTail``; the stream and id index is written behind the
-/// log.
+/// writes planned events. Their stream positions, ids and occurredAt are collected in ``written``
+/// for the ``StreamTail``; the stream, id and occurredAt index is written behind the log.
 ///
 /// Lives on the writer thread only, between `mdb_txn_begin` and commit or abort, with no `await`
 /// in between (LMDB requires a write transaction to stay on one thread).
@@ -31,10 +30,10 @@ struct WriteTransaction: AppendPlanningContext {
     /// How many of `written` came before the request being planned (``beginRequest()``).
     private var requestStart = 0
     private var scratch: [UInt8] = []
-    /// Write cursors on `events` and `occurred`, opened at the first write and kept at the end of
-    /// their database, so that an append does not search from the root (mdb_put would, for every
-    /// event). LMDB frees a write transaction's cursors when it ends: they are never closed here.
-    private var cursors: (events: OpaquePointer, occurred: OpaquePointer)?
+    /// A write cursor on `events`, opened at the first write and kept at the end of the database,
+    /// so that an append does not search from the root (mdb_put would, for every event). LMDB
+    /// frees a write transaction's cursors when it ends: it is never closed here.
+    private var cursor: OpaquePointer?
 
     init(
         environment: LMDBEnvironment, txn: OpaquePointer, streams: StreamPositionReader, committed: CommittedVersions,
@@ -162,15 +161,14 @@ struct WriteTransaction: AppendPlanningContext {
 
     /// Writes one planned event at the next seq: its template (``EventCodec/encodeTemplate(_:into:)``,
     /// made by the caller before the event reached the writer) copied into LMDB's reserved page
-    /// space and sealed there, with `hash` when the ``RangeHasher`` made it, plus its occurredAt
-    /// index entry. Returns its seq.
+    /// space and sealed there, with `hash` when the ``RangeHasher`` made it. Returns its seq.
     mutating func write(
         template: UnsafeRawBufferPointer, stream: String, id: EventID, occurredAt: LedgerTime, version: UInt64,
         hash precomputed: ChainHash? = nil
     ) throws(LedgerError) -> UInt64 {
         let seq = head.seq + 1
         precondition(version >= 1, "stream versions start at 1")
-        let (events, occurred) = try openCursors()
+        let events = try openCursor()
         var key = seq
         var value = MDB_val(mv_size: template.count, mv_data: nil)
         let rc = withUnsafeMutableBytes(of: &key) { raw in
@@ -187,37 +185,17 @@ struct WriteTransaction: AppendPlanningContext {
         } else {
             hash = EventCodec.seal(stored, seq: seq, version: version, recordedAt: recordedAt, previous: head.hash)
         }
-
-        // Mostly in time order: appended at the end, else (a late event) put where it belongs.
-        var occurredKey = IndexKeys.occurred(occurredAt, seq: seq)
-        let rc2 = withUnsafeMutableBytes(of: &occurredKey) { key in
-            var k = MDB_val(mv_size: 16, mv_data: key.baseAddress)
-            var v = MDB_val(mv_size: 0, mv_data: nil)
-            let appended = mdb_cursor_put(occurred, &k, &v, UInt32(MDB_APPEND))
-            guard appended == MDB_KEYEXIST else { return appended }
-            return mdb_cursor_put(occurred, &k, &v, UInt32(MDB_NOOVERWRITE))
-        }
-        try check(rc2, "indexing occurredAt of event \(seq)")
         head = LogHead(seq: seq, hash: hash, recordedAt: recordedAt)
-        written.append(WrittenPosition(stream: stream, version: version, id: id, seq: seq))
+        written.append(WrittenPosition(stream: stream, version: version, id: id, seq: seq, occurredAt: occurredAt))
         return seq
     }
 
-    private func check(_ rc: Int32, _ what: @autoclosure () -> String) throws(LedgerError) {
-        if rc == MDB_KEYEXIST {
-            throw LedgerError(.corrupted, "\(what()): the index already holds this key; the ledger's indexes disagree with its log")
-        }
-        try LMDBResult.check(rc, what())
-    }
-
-    private mutating func openCursors() throws(LedgerError) -> (events: OpaquePointer, occurred: OpaquePointer) {
-        if let cursors { return cursors }
+    private mutating func openCursor() throws(LedgerError) -> OpaquePointer {
+        if let cursor { return cursor }
         var events: OpaquePointer?
-        var occurred: OpaquePointer?
         try LMDBResult.check(mdb_cursor_open(txn, environment.dbs.events, &events), "opening the event cursor")
-        try LMDBResult.check(mdb_cursor_open(txn, environment.dbs.occurred, &occurred), "opening the occurredAt cursor")
-        cursors = (events!, occurred!)
-        return cursors!
+        cursor = events!
+        return events!
     }
 
     /// Records the versions a request's writes left its streams at (``AppendPlanner/Plan/lastVersions``),
