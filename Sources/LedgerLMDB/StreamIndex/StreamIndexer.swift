@@ -152,13 +152,7 @@ final class StreamIndexer: @unchecked Sendable {
 
     /// The generations' ids as index entries, sorted by id (the index's key order).
     static func idEntries(of generations: [StreamTail.Generation]) -> [IDIndexEntry] {
-        var entries: [IDIndexEntry] = []
-        entries.reserveCapacity(generations.reduce(0) { $0 + $1.eventCount })
-        for generation in generations {
-            for commit in generation.commits {
-                for position in commit { entries.append(IDIndexEntry(id: position.id, seq: position.seq)) }
-            }
-        }
+        var entries = positions(of: generations) { IDIndexEntry(id: $0.id, seq: $0.seq) }
         entries.sort { $0.id < $1.id }
         return entries
     }
@@ -166,14 +160,22 @@ final class StreamIndexer: @unchecked Sendable {
     /// The generations' occurredAt entries, sorted by key (time, then seq): mostly in seq order
     /// already, as most events are recorded as they occur.
     static func occurredEntries(of generations: [StreamTail.Generation]) -> [OccurredIndexEntry] {
-        var entries: [OccurredIndexEntry] = []
+        var entries = positions(of: generations) { OccurredIndexEntry(time: $0.occurredAt, seq: $0.seq) }
+        if zip(entries, entries.dropFirst()).contains(where: { $0 > $1 }) { entries.sort() }
+        return entries
+    }
+
+    /// Every position the generations hold, in seq order, made into an index entry.
+    private static func positions<Entry>(
+        of generations: [StreamTail.Generation], _ entry: (WrittenPosition) -> Entry
+    ) -> [Entry] {
+        var entries: [Entry] = []
         entries.reserveCapacity(generations.reduce(0) { $0 + $1.eventCount })
         for generation in generations {
             for commit in generation.commits {
-                for position in commit { entries.append(OccurredIndexEntry(time: position.occurredAt, seq: position.seq)) }
+                for position in commit { entries.append(entry(position)) }
             }
         }
-        if zip(entries, entries.dropFirst()).contains(where: { $0 > $1 }) { entries.sort() }
         return entries
     }
 
