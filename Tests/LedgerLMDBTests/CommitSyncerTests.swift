@@ -2,6 +2,7 @@ import Foundation
 import LedgerCore
 @testable import LedgerLMDB
 import SpendLedgerTestKit
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -63,6 +64,59 @@ import Glibc
         }
         #expect(notifier.head == 0, "no head is announced that is not durable")
         #expect(syncer.failure != nil, "the writer refuses later appends")
+        syncer.stop()
+    }
+
+    /// A group that wrote nothing but answers a repeated append with an event already stored is
+    /// not acknowledged before the groups ahead of it are durable: here their sync fails, so
+    /// neither is it, whether it is queued behind them or finished on the writer's thread.
+    @Test func aGroupThatWroteNothing_isNotAcknowledgedAheadOfAFailedSync() async throws {
+        var pipeEnds: [Int32] = [0, 0]
+        #expect(pipe(&pipeEnds) == 0)
+        defer { pipeEnds.forEach { close($0) } }
+        let syncer = CommitSyncer(descriptor: pipeEnds[1], path: "/nowhere", notifier: HeadNotifier(head: 0))
+        let stored = AppendResult(positions: [EventPosition(seq: 1, version: 1, isDuplicate: true)], head: Self.head(1))
+        // The group that wrote the event goes first, to the syncer's thread.
+        let handedOver = Atomic<Bool>(false)
+        let written = Task {
+            try await withUnsafeThrowingContinuation { continuation in
+                let result = AppendResult(positions: [EventPosition(seq: 1, version: 1, isDuplicate: false)], head: Self.head(1))
+                syncer.submit(
+                    CommitSyncer.Group(continuations: [continuation], outcomes: [.success(result)], head: Self.head(1)),
+                    nothingToOverlap: false)
+                handedOver.store(true, ordering: .releasing)
+            }
+        }
+        while !handedOver.load(ordering: .acquiring) { await Task.yield() }
+        for here in [false, true] {
+            do {
+                _ = try await withUnsafeThrowingContinuation { continuation in
+                    syncer.submit(
+                        CommitSyncer.Group(continuations: [continuation], outcomes: [.success(stored)], head: nil),
+                        nothingToOverlap: here)
+                }
+                Issue.record("a repeated append was acknowledged before its event was durable")
+            } catch let error as LedgerError {
+                #expect(error.message.contains("could not make them durable"))
+            }
+        }
+        await #expect(throws: LedgerError.self) { try await written.value }
+        syncer.stop()
+    }
+
+    /// With every earlier group durable, a group that wrote nothing is answered at once, without a
+    /// sync (a pipe cannot be synced, so one would fail it).
+    @Test func aGroupThatWroteNothing_afterDurableGroups_isAnsweredWithoutASync() async throws {
+        var pipeEnds: [Int32] = [0, 0]
+        #expect(pipe(&pipeEnds) == 0)
+        defer { pipeEnds.forEach { close($0) } }
+        let syncer = CommitSyncer(descriptor: pipeEnds[1], path: "/nowhere", notifier: HeadNotifier(head: 0))
+        let refused = LedgerError(.wrongExpectedVersion, "stream run:a is at version 3")
+        let answer: AppendResult? = try? await withUnsafeThrowingContinuation { continuation in
+            syncer.submit(CommitSyncer.Group(continuations: [continuation], outcomes: [.failure(refused)], head: nil), nothingToOverlap: false)
+        }
+        #expect(answer == nil)
+        #expect(syncer.failure == nil, "no sync was attempted")
         syncer.stop()
     }
 }

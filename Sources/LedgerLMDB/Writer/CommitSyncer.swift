@@ -25,6 +25,10 @@ import Glibc
 ///   the length of one sync (see `Docs/Operating.md`).
 /// - Groups resume in commit order; each sync announces the last head it made durable, before
 ///   the callers it covered resume.
+/// - A group that committed nothing (every append in it refused, or repeating events already
+///   stored) also waits for the groups handed over before it: a repeated append is answered with
+///   an event that an earlier group may have written, and that answer must not come before the
+///   event is durable.
 /// - If a sync fails, the groups it covered fail, and so does every append after it
 ///   (``failure``): after a failed `fdatasync` the kernel may have dropped the pages it could not
 ///   write, so nothing later could be trusted to be durable. Reopening the ledger starts over
@@ -33,11 +37,12 @@ import Glibc
 /// `@unchecked Sendable`: `queue`, `failure`, `syncing`, `stopping` and `stopped` are touched only under
 /// `lock`; the descriptor is immutable.
 final class CommitSyncer: @unchecked Sendable {
-    /// A committed group: its callers, their outcomes (in order), and the head it committed.
+    /// A group: its callers, their outcomes (in order), and the head it committed (nil: it
+    /// committed nothing).
     struct Group {
         var continuations: [UnsafeContinuation<AppendResult, any Error>]
         var outcomes: [Result<AppendResult, LedgerError>?]
-        var head: LogHead
+        var head: LogHead?
     }
 
     private let descriptor: Int32
@@ -64,16 +69,17 @@ final class CommitSyncer: @unchecked Sendable {
     /// The error of a failed sync, after which no append can be acknowledged.
     var failure: LedgerError? { lock.withLock { failed } }
 
-    /// Hands over a group whose transaction has committed; it resumes once durable.
+    /// Hands over a group; it resumes once it and every group before it are durable.
     ///
-    /// With `nothingToOverlap` (the writer has no next group waiting) and nothing of this thread's
-    /// in flight, the group is synced and resumed right here, on the writer's thread: a lone caller
-    /// then does not pay for waking this thread (20–40 µs of its 0.4 ms append). Groups still
-    /// resume in order, since this thread has none.
+    /// With nothing of this thread's in flight, a group is finished right here, on the writer's
+    /// thread, when there is no sync to overlap: it committed nothing (everything before it is
+    /// durable already), or the writer has no next group waiting (`nothingToOverlap`), so that a
+    /// lone caller does not pay for waking this thread (20–40 µs of its 0.4 ms append). Groups
+    /// still resume in order, since this thread has none.
     func submit(_ group: Group, nothingToOverlap: Bool) {
         let here: Bool = lock.withLock {
             precondition(!stopping, "groups are synced only while the writer runs")
-            if nothingToOverlap, queue.isEmpty, !syncing { return true }
+            if nothingToOverlap || group.head == nil, queue.isEmpty, !syncing { return true }
             queue.append(group)
             if queue.count == 1 { lock.broadcast() }
             return false
@@ -104,8 +110,10 @@ final class CommitSyncer: @unchecked Sendable {
     /// Syncs the file once for `groups`, announces the last head and resumes their callers (or
     /// fails them, if the sync failed).
     private func finish(_ groups: [Group]) {
-        let syncFailure = sync()
-        if syncFailure == nil, let last = groups.last { notifier.publish(last.head.seq) }
+        // Groups that committed nothing need no sync of their own: the ones before them were
+        // synced by an earlier call, or are synced by this one.
+        let syncFailure = groups.contains { $0.head != nil } ? sync() : failure
+        if syncFailure == nil, let last = groups.last(where: { $0.head != nil })?.head { notifier.publish(last.seq) }
         for group in groups {
             var outcomes = group.outcomes
             if let syncFailure {

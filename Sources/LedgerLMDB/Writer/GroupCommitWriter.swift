@@ -97,7 +97,9 @@ final class GroupCommitWriter: @unchecked Sendable {
             // its thread, not this one: drop the writer's references first.
             let continuations = batch.map(\.continuation)
             batch = []
-            if let committedHead, let syncer {
+            if let syncer {
+                // Also a group that committed nothing: it may answer with events of a group still
+                // being synced.
                 let idle = lock.withLock { pending.isEmpty }
                 syncer.submit(
                     CommitSyncer.Group(continuations: continuations, outcomes: outcomes, head: committedHead), nothingToOverlap: idle)
