@@ -24,6 +24,29 @@ import Glibc
         }
     }
 
+    /// Hands `syncer` a group of one caller that committed nothing (its outcome answers from what
+    /// is stored) and waits for the caller to resume.
+    static func answer(
+        _ outcome: Result<AppendResult, LedgerError>, through syncer: CommitSyncer, here: Bool
+    ) async throws -> AppendResult {
+        try await withUnsafeThrowingContinuation { continuation in
+            syncer.submit(CommitSyncer.Group(continuations: [continuation], outcomes: [outcome], head: nil), nothingToOverlap: here)
+        }
+    }
+
+    /// A syncer whose every sync fails, as on a failing disk: its descriptor is a pipe's, which
+    /// cannot be synced (EINVAL). Stopped, and the pipe closed, after `body`.
+    static func withFailingSyncer(
+        notifier: HeadNotifier = HeadNotifier(head: 0), _ body: (CommitSyncer) async throws -> Void
+    ) async throws {
+        var pipeEnds: [Int32] = [0, 0]
+        #expect(pipe(&pipeEnds) == 0)
+        defer { pipeEnds.forEach { close($0) } }
+        let syncer = CommitSyncer(descriptor: pipeEnds[1], path: "/nowhere", notifier: notifier)
+        defer { syncer.stop() }
+        try await body(syncer)
+    }
+
     @Test func aSyncedGroup_resumesWithItsOutcome_andAnnouncesItsHead() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -43,80 +66,61 @@ import Glibc
     }
 
     @Test func aFailedSync_failsItsGroup_andEveryLaterOne_andAnnouncesNothing() async throws {
-        let directory = try TemporaryDirectory()
-        defer { directory.remove() }
-        // A pipe cannot be synced (EINVAL): the syncer meets it as it would a failing disk.
-        var pipeEnds: [Int32] = [0, 0]
-        #expect(pipe(&pipeEnds) == 0)
-        defer { pipeEnds.forEach { close($0) } }
-        let descriptor = pipeEnds[1]
         let notifier = HeadNotifier(head: 0)
-        let syncer = CommitSyncer(descriptor: descriptor, path: directory.path, notifier: notifier)
-        for seq in 1...3 as ClosedRange<UInt64> {
-            do {
-                _ = try await Self.commit(seq, through: syncer, here: seq == 2)
-                Issue.record("group \(seq) was acknowledged without a sync")
-            } catch let error as LedgerError {
-                #expect(error.code == .storage)
-                #expect(error.message.contains("could not make them durable"))
-                #expect(error.message.contains("fdatasync"))
+        try await Self.withFailingSyncer(notifier: notifier) { syncer in
+            for seq in 1...3 as ClosedRange<UInt64> {
+                do {
+                    _ = try await Self.commit(seq, through: syncer, here: seq == 2)
+                    Issue.record("group \(seq) was acknowledged without a sync")
+                } catch let error as LedgerError {
+                    #expect(error.code == .storage)
+                    #expect(error.message.contains("could not make them durable"))
+                    #expect(error.message.contains("fdatasync"))
+                }
             }
+            #expect(notifier.head == 0, "no head is announced that is not durable")
+            #expect(syncer.failure != nil, "the writer refuses later appends")
         }
-        #expect(notifier.head == 0, "no head is announced that is not durable")
-        #expect(syncer.failure != nil, "the writer refuses later appends")
-        syncer.stop()
     }
 
     /// A group that wrote nothing but answers a repeated append with an event already stored is
     /// not acknowledged before the groups ahead of it are durable: here their sync fails, so
     /// neither is it, whether it is queued behind them or finished on the writer's thread.
     @Test func aGroupThatWroteNothing_isNotAcknowledgedAheadOfAFailedSync() async throws {
-        var pipeEnds: [Int32] = [0, 0]
-        #expect(pipe(&pipeEnds) == 0)
-        defer { pipeEnds.forEach { close($0) } }
-        let syncer = CommitSyncer(descriptor: pipeEnds[1], path: "/nowhere", notifier: HeadNotifier(head: 0))
-        let stored = AppendResult(positions: [EventPosition(seq: 1, version: 1, isDuplicate: true)], head: Self.head(1))
-        // The group that wrote the event goes first, to the syncer's thread.
-        let handedOver = Atomic<Bool>(false)
-        let written = Task {
-            try await withUnsafeThrowingContinuation { continuation in
-                let result = AppendResult(positions: [EventPosition(seq: 1, version: 1, isDuplicate: false)], head: Self.head(1))
-                syncer.submit(
-                    CommitSyncer.Group(continuations: [continuation], outcomes: [.success(result)], head: Self.head(1)),
-                    nothingToOverlap: false)
-                handedOver.store(true, ordering: .releasing)
-            }
-        }
-        while !handedOver.load(ordering: .acquiring) { await Task.yield() }
-        for here in [false, true] {
-            do {
-                _ = try await withUnsafeThrowingContinuation { continuation in
+        try await Self.withFailingSyncer { syncer in
+            // The group that wrote the event goes first, to the syncer's thread.
+            let handedOver = Atomic<Bool>(false)
+            let written = Task {
+                try await withUnsafeThrowingContinuation { continuation in
+                    let result = AppendResult(positions: [EventPosition(seq: 1, version: 1, isDuplicate: false)], head: Self.head(1))
                     syncer.submit(
-                        CommitSyncer.Group(continuations: [continuation], outcomes: [.success(stored)], head: nil),
-                        nothingToOverlap: here)
+                        CommitSyncer.Group(continuations: [continuation], outcomes: [.success(result)], head: Self.head(1)),
+                        nothingToOverlap: false)
+                    handedOver.store(true, ordering: .releasing)
                 }
-                Issue.record("a repeated append was acknowledged before its event was durable")
-            } catch let error as LedgerError {
-                #expect(error.message.contains("could not make them durable"))
             }
+            while !handedOver.load(ordering: .acquiring) { await Task.yield() }
+            let stored = AppendResult(positions: [EventPosition(seq: 1, version: 1, isDuplicate: true)], head: Self.head(1))
+            for here in [false, true] {
+                do {
+                    _ = try await Self.answer(.success(stored), through: syncer, here: here)
+                    Issue.record("a repeated append was acknowledged before its event was durable")
+                } catch let error as LedgerError {
+                    #expect(error.message.contains("could not make them durable"))
+                }
+            }
+            await #expect(throws: LedgerError.self) { try await written.value }
         }
-        await #expect(throws: LedgerError.self) { try await written.value }
-        syncer.stop()
     }
 
     /// With every earlier group durable, a group that wrote nothing is answered at once, without a
-    /// sync (a pipe cannot be synced, so one would fail it).
+    /// sync (the failing syncer's sync would fail it).
     @Test func aGroupThatWroteNothing_afterDurableGroups_isAnsweredWithoutASync() async throws {
-        var pipeEnds: [Int32] = [0, 0]
-        #expect(pipe(&pipeEnds) == 0)
-        defer { pipeEnds.forEach { close($0) } }
-        let syncer = CommitSyncer(descriptor: pipeEnds[1], path: "/nowhere", notifier: HeadNotifier(head: 0))
-        let refused = LedgerError(.wrongExpectedVersion, "stream run:a is at version 3")
-        let answer: AppendResult? = try? await withUnsafeThrowingContinuation { continuation in
-            syncer.submit(CommitSyncer.Group(continuations: [continuation], outcomes: [.failure(refused)], head: nil), nothingToOverlap: false)
+        try await Self.withFailingSyncer { syncer in
+            let refused = LedgerError(.wrongExpectedVersion, "stream run:a is at version 3")
+            let error = await #expect(throws: LedgerError.self) { try await Self.answer(.failure(refused), through: syncer, here: false) }
+            #expect(error?.code == .wrongExpectedVersion, "answered with its own outcome")
+            #expect(syncer.failure == nil, "no sync was attempted")
         }
-        #expect(answer == nil)
-        #expect(syncer.failure == nil, "no sync was attempted")
-        syncer.stop()
     }
 }

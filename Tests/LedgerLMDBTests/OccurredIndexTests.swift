@@ -41,6 +41,19 @@ import Testing
         }
     }
 
+    /// As `mdb_stat` sees the closed ledger at `path`: no occurredAt index in the log's
+    /// environment, and `events` stream, id and occurredAt entries each in `index/`.
+    static func expectIndexedInIndexOnly(
+        _ path: String, events: Int, sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws {
+        let log = try await offPool { try Shell.run("mdb_stat", "-a", path) }
+        #expect(!log.output.contains("Status of occurred"), "no occurredAt index in the log's environment", sourceLocation: sourceLocation)
+        let index = try await offPool { try Shell.run("mdb_stat", "-a", path + "/index") }
+        #expect(
+            index.output.components(separatedBy: "Entries: \(events)").count == 4, "\(events) stream, id and occurredAt entries each",
+            sourceLocation: sourceLocation)
+    }
+
     @Test func occurredScans_areExact_fromTheLog_fromTheIndex_andFromBoth() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -55,12 +68,7 @@ import Testing
         try Self.expectScansExact(reopened)  // indexed below the watermark, the rest from the log
         #expect(try reopened.verify().isIntact)
         reopened.close()
-
-        let path = directory.path
-        let log = try await offPool { try Shell.run("mdb_stat", "-a", path) }
-        #expect(!log.output.contains("Status of occurred"), "the log's environment holds no occurredAt index")
-        let index = try await offPool { try Shell.run("mdb_stat", "-a", path + "/index") }
-        #expect(index.output.components(separatedBy: "Entries: 600").count == 4, "600 stream, id and occurredAt entries each")
+        try await Self.expectIndexedInIndexOnly(directory.path, events: 600)
     }
 
     /// A format-3 ledger: its occurredAt index is in the log's environment and its `index/` has
@@ -84,11 +92,7 @@ import Testing
         try Self.expectScansExact(upgraded)
         #expect(try upgraded.verify().isIntact)
         upgraded.close()
-        let path = directory.path
-        let log = try await offPool { try Shell.run("mdb_stat", "-a", path) }
-        #expect(!log.output.contains("Status of occurred"), "the old occurredAt index is dropped")
-        let index = try await offPool { try Shell.run("mdb_stat", "-a", path + "/index") }
-        #expect(index.output.components(separatedBy: "Entries: 130").count == 4, "130 stream, id and occurredAt entries each")
+        try await Self.expectIndexedInIndexOnly(directory.path, events: 130)  // the old index dropped
     }
 
     /// An occurredAt entry missing from the index is reported by verify.

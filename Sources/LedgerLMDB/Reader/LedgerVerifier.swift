@@ -43,7 +43,7 @@ struct LedgerVerifier {
                     try environment.forEachEncoded(from: expected, through: chunkEnd, in: txn) { (key, bytes) throws(LedgerError) in
                         let streamIndex = key <= indexedThrough ? indexTxn : nil
                         if let reason = try check(
-                            key: key, bytes: bytes, expected: expected, previous: &previous, txn: txn, indexTxn: streamIndex,
+                            key: key, bytes: bytes, expected: expected, previous: &previous, indexTxn: streamIndex,
                             scratch: &scratch)
                         {
                             failure = .init(seq: expected, reason: reason)
@@ -58,7 +58,7 @@ struct LedgerVerifier {
         }
         let checked = expected - 1
         if failure == nil {
-            failure = try checkTotals(checked: checked, head: head, lastHash: previous)
+            failure = checkTotals(checked: checked, head: head, lastHash: previous)
         }
         if failure == nil, let indexed, indexed.entries != indexed.watermark {
             failure = .init(
@@ -80,7 +80,7 @@ struct LedgerVerifier {
     /// One event: nil when intact, else why not.
     private func check(
         key: UInt64, bytes: UnsafeRawBufferPointer, expected: UInt64, previous: inout ChainHash,
-        txn: OpaquePointer, indexTxn: OpaquePointer?, scratch: inout [UInt8]
+        indexTxn: OpaquePointer?, scratch: inout [UInt8]
     ) throws(LedgerError) -> String? {
         if key != expected { return "the log has a gap: the next stored event is seq \(key)" }
         guard bytes.count > EventCodec.fixedHeaderBytes + EventCodec.hashBytes else {
@@ -106,8 +106,9 @@ struct LedgerVerifier {
         return nil
     }
 
-    /// After the walk: the head record and the index sizes must agree with the log.
-    private func checkTotals(checked: UInt64, head: LogHead, lastHash: ChainHash) throws(LedgerError) -> VerificationReport.Failure? {
+    /// After the walk: the head record must agree with the log (the index sizes are checked
+    /// against its watermark by ``run()``).
+    private func checkTotals(checked: UInt64, head: LogHead, lastHash: ChainHash) -> VerificationReport.Failure? {
         if head.seq != checked {
             return .init(seq: min(head.seq, checked) + 1, reason: "the head record says seq \(head.seq) but the log ends at \(checked)")
         }

@@ -131,9 +131,8 @@ extension LMDBEventStore: EncodedEventSource {
     ///
     /// When few events occurred by `time` (at most a quarter of the prefix), it walks the
     /// `occurred` index (and the log above the index's watermark), sorts the seqs it found and
-    /// reads just those events; otherwise it scans
-    /// the prefix and filters on the `occurredAt` read in place, which is faster than random reads.
-    /// Either way the set and the order are the same.
+    /// reads just those events; otherwise it scans the prefix and filters on the `occurredAt` read
+    /// in place, which is faster than random reads. Either way the set and the order are the same.
     @discardableResult
     public func scanEncodedEvents(
         occurredAtOrBefore time: LedgerTime, through: UInt64, _ body: (UnsafeRawBufferPointer) throws -> Bool
