@@ -262,8 +262,13 @@ final class StreamIndex: @unchecked Sendable {
 
     /// The number of index entries.
     func entryCount(in txn: OpaquePointer) throws(LedgerError) -> UInt64 {
+        try Self.count(of: streams, "stream", in: txn)
+    }
+
+    /// The number of entries of `database` (the `what` index, for the error).
+    private static func count(of database: MDB_dbi, _ what: String, in txn: OpaquePointer) throws(LedgerError) -> UInt64 {
         var stat = MDB_stat()
-        try LMDBResult.check(mdb_stat(txn, streams, &stat), "reading the stream index size")
+        try LMDBResult.check(mdb_stat(txn, database, &stat), "reading the \(what) index size")
         return UInt64(stat.ms_entries)
     }
 
@@ -343,9 +348,7 @@ final class StreamIndex: @unchecked Sendable {
     /// The number of id entries (0 for an index without ids).
     func idCount(in txn: OpaquePointer) throws(LedgerError) -> UInt64 {
         guard let ids else { return 0 }
-        var stat = MDB_stat()
-        try LMDBResult.check(mdb_stat(txn, ids, &stat), "reading the id index size")
-        return UInt64(stat.ms_entries)
+        return try Self.count(of: ids, "id", in: txn)
     }
 
     /// Hands `body` the seq of every indexed event that occurred at or before `time`, in occurredAt
@@ -390,9 +393,7 @@ final class StreamIndex: @unchecked Sendable {
     /// The number of occurredAt entries (0 for an index without them).
     func occurredCount(in txn: OpaquePointer) throws(LedgerError) -> UInt64 {
         guard let occurred else { return 0 }
-        var stat = MDB_stat()
-        try LMDBResult.check(mdb_stat(txn, occurred, &stat), "reading the occurredAt index size")
-        return UInt64(stat.ms_entries)
+        return try Self.count(of: occurred, "occurredAt", in: txn)
     }
 
     // MARK: Writing (the indexer only)
