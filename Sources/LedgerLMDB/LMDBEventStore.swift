@@ -112,7 +112,7 @@ public final class LMDBEventStore: EventStore {
             let first = EventTemplates(try encoder.templates(for: ranges[0]))
             let feed = TemplateFeed(count: events.count, first: first)
             return try await withUnsafeThrowingContinuation { continuation in
-                writer.submit(.init(events: events, templates: first, feed: feed, expectations: [:], continuation: continuation))
+                writer.submit(.init(appended: .batch(events, first), feed: feed, expectations: [:], continuation: continuation))
                 for range in ranges.dropFirst() {
                     do throws(LedgerError) {
                         feed.deliver(EventTemplates(try encoder.templates(for: range)))
@@ -128,7 +128,24 @@ public final class LMDBEventStore: EventStore {
             return AppendResult(positions: [], head: try head())
         }
         return try await withUnsafeThrowingContinuation { continuation in
-            writer.submit(.init(events: events, templates: templates, feed: nil, expectations: expectations, continuation: continuation))
+            writer.submit(
+                .init(appended: .batch(events, templates), feed: nil, expectations: expectations, continuation: continuation))
+        }
+    }
+
+    /// Appends one event without making a batch of it: the writer gets its template and the
+    /// fields it plans by, not the event.
+    @discardableResult
+    public func append(_ event: ProposedEvent, expecting expected: ExpectedVersion) async throws -> AppendResult {
+        guard let writer else {
+            throw LedgerError(.readOnly, "the ledger at \(path) is open read-only")
+        }
+        let template = try AppendPlanner.validatedTemplate(of: event)
+        let appended = GroupCommitWriter.Appended.one(
+            template: template, stream: event.stream, id: event.id, occurredAt: event.occurredAt)
+        let expectations = expected == .any ? [:] : [event.stream: expected]
+        return try await withUnsafeThrowingContinuation { continuation in
+            writer.submit(.init(appended: appended, feed: nil, expectations: expectations, continuation: continuation))
         }
     }
 

@@ -49,6 +49,14 @@ package enum AppendPlanner {
         return try encoder.templates(for: events.indices)
     }
 
+    /// ``validatedTemplates(of:)`` for an append of one event: its template alone, sized exactly.
+    package static func validatedTemplate(of event: ProposedEvent) throws(LedgerError) -> [UInt8] {
+        try EventCodec.validate(event, batchIndex: 0)
+        var template = [UInt8](repeating: 0, count: EventCodec.encodedSize(of: event))
+        template.withUnsafeMutableBytes { EventCodec.encodeTemplate(event, into: $0) }
+        return template
+    }
+
     /// Checks and encodes a batch, whole or in consecutive ranges; the check that no id repeats
     /// spans the whole batch.
     package struct BatchEncoder {
@@ -138,7 +146,13 @@ package enum AppendPlanner {
         // Positions are the range's, counted from its start; so are the streams' slots.
         let range = range ?? events.indices
         let first = range.lowerBound
-        if range.count == 1 { return try planOne(events, at: first, expecting: expectations, in: &context) }
+        if range.count == 1 {
+            let event = events[first]
+            let position = try planOne(id: event.id, stream: event.stream, expecting: expectations, in: &context)
+            return Plan(
+                positions: [position], newEventCount: position.isDuplicate ? 0 : 1,
+                lastVersions: position.isDuplicate ? [] : [(event.stream, position.version)])
+        }
         var positions = [EventPosition]()
         positions.reserveCapacity(range.count)
         var duplicates = 0
@@ -202,23 +216,17 @@ package enum AppendPlanner {
         return Plan(positions: positions, newEventCount: range.count - duplicates, lastVersions: next)
     }
 
-    /// ``plan(_:range:streams:expecting:in:)`` for the one event at `index`, the same decisions
-    /// with no arrays but the plan's own: most appends are of one event.
-    private static func planOne(
-        _ events: [ProposedEvent], at index: Int, expecting expectations: [String: ExpectedVersion],
+    /// ``plan(_:range:streams:expecting:in:)`` for an append of one event, with the same decisions
+    /// and no arrays (most appends are of one event): its position, with `seq` 0 when it is new.
+    package static func planOne(
+        id: EventID, stream: String, expecting expectations: [String: ExpectedVersion],
         in context: inout some AppendPlanningContext
-    ) throws -> Plan {
-        if let stored = try context.storedPosition(of: events[index].id) {
-            return Plan(
-                positions: [EventPosition(seq: stored.seq, version: stored.version, isDuplicate: true)], newEventCount: 0,
-                lastVersions: [])
+    ) throws -> EventPosition {
+        if let stored = try context.storedPosition(of: id) {
+            return EventPosition(seq: stored.seq, version: stored.version, isDuplicate: true)
         }
         try check(expectations, in: &context)
-        let stream = events[index].stream
-        let version = try context.currentVersion(of: stream) + 1
-        return Plan(
-            positions: [EventPosition(seq: 0, version: version, isDuplicate: false)], newEventCount: 1,
-            lastVersions: [(stream, version)])
+        return EventPosition(seq: 0, version: try context.currentVersion(of: stream) + 1, isDuplicate: false)
     }
 
     /// Every expected version holds, checked in stream order (so the error names the first stream

@@ -116,6 +116,11 @@ public protocol EventStore: Sendable {
     /// Appends `events` atomically, each stream's version checked against `expectations` first.
     func append(_ events: [ProposedEvent], expecting expectations: [String: ExpectedVersion]) async throws -> AppendResult
 
+    /// Appends one event, its stream's version checked against `expected` first. The same as
+    /// appending a batch of one; a backend may answer it without making the batch (most appends
+    /// are of one event).
+    func append(_ event: ProposedEvent, expecting expected: ExpectedVersion) async throws -> AppendResult
+
     /// Up to `maxCount` events with `seq >= from`, in `seq` order. `maxCount` is capped at
     /// ``Limits/readEventCountMax``; use ``events(from:through:)`` to stream any length in bounded memory.
     func read(from seq: UInt64, maxCount: Int) async throws -> [RecordedEvent]
@@ -164,9 +169,15 @@ extension EventStore {
         try await append(events, expecting: [:])
     }
 
-    /// Appends one event.
+    /// Appends one event with no version expectation.
     @discardableResult
-    public func append(_ event: ProposedEvent, expecting expected: ExpectedVersion = .any) async throws -> AppendResult {
+    public func append(_ event: ProposedEvent) async throws -> AppendResult {
+        try await append(event, expecting: .any)
+    }
+
+    /// Appends one event as a batch of one.
+    @discardableResult
+    public func append(_ event: ProposedEvent, expecting expected: ExpectedVersion) async throws -> AppendResult {
         try await append([event], expecting: expected == .any ? [:] : [event.stream: expected])
     }
 

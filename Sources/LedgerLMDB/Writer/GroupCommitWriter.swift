@@ -16,16 +16,33 @@ import LedgerCore
 /// `lock`; everything else is immutable after init.
 final class GroupCommitWriter: @unchecked Sendable {
     struct Request {
-        var events: [ProposedEvent]
-        /// The events' templates, encoded by the caller (off the writer's thread): all of them, or
-        /// the first range's when `feed` brings the others.
-        var templates: EventTemplates
+        var appended: Appended
+        /// Brings the templates of a large batch's later ranges (``Appended/batch(_:_:)`` then
+        /// holds the first range's).
         var feed: TemplateFeed?
         var expectations: [String: ExpectedVersion]
         /// Resumed exactly once: by the writer thread with the request's outcome once its
         /// transaction is decided, or by ``submit(_:)`` when the writer has stopped. (Unsafe, not checked: a checked continuation costs an
         /// allocation per append on this hot path, and the writer's code is the only resumer.)
         var continuation: UnsafeContinuation<AppendResult, any Error>
+
+        var eventCount: Int {
+            switch appended {
+            case .one: 1
+            case .batch(let events, _): events.count
+            }
+        }
+    }
+
+    /// What a request appends, encoded by its caller (off the writer's thread).
+    enum Appended {
+        /// One event (most appends): its template, and the fields the writer plans and indexes it
+        /// by. The event itself stays with its caller, so the writer touches none of its strings
+        /// but the stream's.
+        case one(template: [UInt8], stream: String, id: EventID, occurredAt: LedgerTime)
+        /// A batch and its templates: all of them, or the first range's when a ``TemplateFeed``
+        /// brings the others.
+        case batch([ProposedEvent], EventTemplates)
     }
 
     private enum State { case running, draining, stopped }
@@ -127,8 +144,8 @@ final class GroupCommitWriter: @unchecked Sendable {
             var events = 0
             var taken = 0
             for request in pending {
-                if taken > 0, events + request.events.count > Limits.groupCommitEventCountMax { break }
-                events += request.events.count
+                if taken > 0, events + request.eventCount > Limits.groupCommitEventCountMax { break }
+                events += request.eventCount
                 taken += 1
             }
             if taken == pending.count {
@@ -180,7 +197,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 let streams = StreamPositionReader(tail: indexer.tail, index: indexer.index)
                 transaction = try WriteTransaction(
                     environment: environment, txn: txn, streams: streams, committed: committedVersions, now: clock.now(),
-                    eventCount: batch.reduce(0) { $0 + $1.events.count })
+                    eventCount: batch.reduce(0) { $0 + $1.eventCount })
             } catch {
                 mdb_txn_abort(txn)
                 failAll(&outcomes, error)
@@ -275,39 +292,69 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     /// Plans and writes one append: whole, or range by range as its caller delivers them.
     private func write(_ request: Request, _ transaction: inout WriteTransaction) throws(WriteFailure) -> AppendResult {
-        if let feed = request.feed { return try writeInRanges(request, feed, &transaction) }
-        let range = request.events.indices
-        let plan = try plan(request, range: range, templates: request.templates, isFirstRange: true, &transaction)
-        var positions = plan.positions
-        do throws(LedgerError) {
-            try transaction.write(request.events, range: range, templates: request.templates, into: &positions)
-        } catch {
-            throw .interrupted(error)
+        switch request.appended {
+        case .one(let template, let stream, let id, let occurredAt):
+            return try writeOne(template, stream: stream, id: id, occurredAt: occurredAt, request.expectations, &transaction)
+        case .batch(let events, let templates):
+            if let feed = request.feed {
+                precondition(request.expectations.isEmpty, "an append with expected versions is taken whole")
+                return try writeInRanges(events, templates, feed, &transaction)
+            }
+            let range = events.indices
+            let plan = try plan(events, range: range, templates: templates, request.expectations, isFirstRange: true, &transaction)
+            var positions = plan.positions
+            do throws(LedgerError) {
+                try transaction.write(events, range: range, templates: templates, into: &positions)
+            } catch {
+                throw .interrupted(error)
+            }
+            transaction.wrote(plan.lastVersions)
+            return AppendResult(positions: positions, head: transaction.head)
         }
-        transaction.wrote(plan.lastVersions)
-        return AppendResult(positions: positions, head: transaction.head)
+    }
+
+    /// Plans and writes an append of one event (``Appended/one(template:stream:id:occurredAt:)``).
+    private func writeOne(
+        _ template: [UInt8], stream: String, id: EventID, occurredAt: LedgerTime, _ expectations: [String: ExpectedVersion],
+        _ transaction: inout WriteTransaction
+    ) throws(WriteFailure) -> AppendResult {
+        var position: EventPosition
+        do {
+            position = try AppendPlanner.planOne(id: id, stream: stream, expecting: expectations, in: &transaction)
+        } catch {
+            throw .refused(error as? LedgerError ?? LedgerError(.storage, "\(error)"))
+        }
+        if !position.isDuplicate {
+            do throws(LedgerError) {
+                position.seq = try transaction.write(
+                    template: template, stream: stream, id: id, occurredAt: occurredAt, version: position.version)
+            } catch {
+                throw .interrupted(error)
+            }
+            transaction.wrote(stream, at: position.version)
+        }
+        return AppendResult(positions: [position], head: transaction.head)
     }
 
     /// Plans and writes an append taken in ranges (``TemplateFeed``; it has no expected versions),
     /// two ranges at a time: while the ``RangeHasher`` hashes one range, this thread plans it, then
     /// stores the range before it.
     private func writeInRanges(
-        _ request: Request, _ feed: TemplateFeed, _ transaction: inout WriteTransaction
+        _ events: [ProposedEvent], _ first: EventTemplates, _ feed: TemplateFeed, _ transaction: inout WriteTransaction
     ) throws(WriteFailure) -> AppendResult {
-        precondition(request.expectations.isEmpty, "an append with expected versions is taken whole")
         let hasher = rangeHasher()
         var positions: [EventPosition] = []
-        positions.reserveCapacity(request.events.count)
+        positions.reserveCapacity(events.count)
         var nextSeq = transaction.head.seq + 1
         /// The planned range the hasher has: redeemed before anything else happens to the append.
         var hashing: PlannedRange?
         do throws(WriteFailure) {
             for (number, range) in feed.ranges.enumerated() {
-                var templates = request.templates
+                var templates = first
                 if number > 0 {
                     do throws(LedgerError) { templates = try feed.templates(ofRange: number) } catch { throw .interrupted(error) }
                 }
-                let plan = try plan(request, range: range, templates: templates, isFirstRange: number == 0, &transaction)
+                let plan = try plan(events, range: range, templates: templates, [:], isFirstRange: number == 0, &transaction)
                 // The next range is planned before this one is stored: its versions follow this one's.
                 transaction.wrote(plan.lastVersions)
                 let job = RangeHasher.Job(
@@ -317,11 +364,11 @@ final class GroupCommitWriter: @unchecked Sendable {
                 nextSeq += UInt64(plan.newEventCount)
                 let before = hashing
                 hashing = planned
-                if let before { try store(before, of: request, with: hasher, &transaction, into: &positions) }
+                if let before { try store(before, of: events, with: hasher, &transaction, into: &positions) }
             }
             if let last = hashing {
                 hashing = nil
-                try store(last, of: request, with: hasher, &transaction, into: &positions)
+                try store(last, of: events, with: hasher, &transaction, into: &positions)
             }
         } catch {
             if let hashing { _ = hasher.hashes(of: hashing.ticket) }
@@ -340,29 +387,27 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     /// Writes a planned range with the hashes the hasher made for it.
     private func store(
-        _ planned: PlannedRange, of request: Request, with hasher: RangeHasher, _ transaction: inout WriteTransaction,
+        _ planned: PlannedRange, of events: [ProposedEvent], with hasher: RangeHasher, _ transaction: inout WriteTransaction,
         into positions: inout [EventPosition]
     ) throws(WriteFailure) {
         let hashed = hasher.hashes(of: planned.ticket)
         var rangePositions = planned.positions
         do throws(LedgerError) {
-            try transaction.write(
-                request.events, range: planned.range, templates: planned.templates, into: &rangePositions, hashed: hashed)
+            try transaction.write(events, range: planned.range, templates: planned.templates, into: &rangePositions, hashed: hashed)
         } catch {
             throw .interrupted(error)
         }
         positions += rangePositions
     }
 
-    /// Plans `range` of an append: a failure of its first range refuses the append alone (nothing
+    /// Plans `range` of a batch: a failure of its first range refuses the append alone (nothing
     /// of it is written yet), of a later one interrupts the transaction.
     private func plan(
-        _ request: Request, range: Range<Int>, templates: EventTemplates, isFirstRange: Bool,
-        _ transaction: inout WriteTransaction
+        _ events: [ProposedEvent], range: Range<Int>, templates: EventTemplates, _ expectations: [String: ExpectedVersion],
+        isFirstRange: Bool, _ transaction: inout WriteTransaction
     ) throws(WriteFailure) -> AppendPlanner.Plan {
         do {
-            return try AppendPlanner.plan(
-                request.events, range: range, streams: templates.streams, expecting: request.expectations, in: &transaction)
+            return try AppendPlanner.plan(events, range: range, streams: templates.streams, expecting: expectations, in: &transaction)
         } catch {
             let failure = error as? LedgerError ?? LedgerError(.storage, "\(error)")
             throw isFirstRange ? .refused(failure) : .interrupted(failure)

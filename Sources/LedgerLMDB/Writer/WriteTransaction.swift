@@ -190,6 +190,22 @@ struct WriteTransaction: AppendPlanningContext {
         return seq
     }
 
+    /// ``write(template:stream:id:occurredAt:version:hash:)`` for an append of one event, whose
+    /// template is a buffer of its own.
+    mutating func write(
+        template: [UInt8], stream: String, id: EventID, occurredAt: LedgerTime, version: UInt64
+    ) throws(LedgerError) -> UInt64 {
+        // `withUnsafeBytes` cannot pass a typed error through: it is carried out.
+        let written: Result<UInt64, LedgerError> = template.withUnsafeBytes { template in
+            do throws(LedgerError) {
+                return .success(try self.write(template: template, stream: stream, id: id, occurredAt: occurredAt, version: version))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try written.get()
+    }
+
     private mutating func openCursor() throws(LedgerError) -> OpaquePointer {
         if let cursor { return cursor }
         var events: OpaquePointer?
@@ -203,6 +219,9 @@ struct WriteTransaction: AppendPlanningContext {
     mutating func wrote(_ lastVersions: [(stream: String, version: UInt64)]) {
         for (stream, version) in lastVersions { versions[stream] = version }
     }
+
+    /// ``wrote(_:)`` for a request that wrote one stream.
+    mutating func wrote(_ stream: String, at version: UInt64) { versions[stream] = version }
 
     /// Records the new head in `meta`; call once, after the last write.
     func storeHead() throws(LedgerError) {
