@@ -111,7 +111,7 @@ public final class LMDBEventStore: EventStore {
             let ranges = TemplateFeed.ranges(count: events.count)
             let first = EventTemplates(try encoder.templates(for: ranges[0]))
             let feed = TemplateFeed(count: events.count, first: first)
-            return try await withUnsafeThrowingContinuation { continuation in
+            let answer = try await withUnsafeThrowingContinuation { continuation in
                 writer.submit(.init(appended: .batch(events, first), feed: feed, expectations: [:], continuation: continuation))
                 for range in ranges.dropFirst() {
                     do throws(LedgerError) {
@@ -122,15 +122,17 @@ public final class LMDBEventStore: EventStore {
                     }
                 }
             }
+            return answer.result
         }
         let templates = EventTemplates(try encoder.templates(for: events.indices))
         if events.isEmpty, expectations.isEmpty {
             return AppendResult(positions: [], head: try head())
         }
-        return try await withUnsafeThrowingContinuation { continuation in
+        let answer = try await withUnsafeThrowingContinuation { continuation in
             writer.submit(
                 .init(appended: .batch(events, templates), feed: nil, expectations: expectations, continuation: continuation))
         }
+        return answer.result
     }
 
     /// Appends one event without making a batch of it: the writer gets its template and the
@@ -144,9 +146,13 @@ public final class LMDBEventStore: EventStore {
         let appended = GroupCommitWriter.Appended.one(
             template: template, stream: event.stream, id: event.id, occurredAt: event.occurredAt)
         let expectations = expected == .any ? [:] : [event.stream: expected]
-        return try await withUnsafeThrowingContinuation { continuation in
+        let answer = try await withUnsafeThrowingContinuation { continuation in
             writer.submit(.init(appended: appended, feed: nil, expectations: expectations, continuation: continuation))
         }
+        // Held to here, so that the template is freed on this thread, where it was allocated,
+        // not on the writer's.
+        withExtendedLifetime(template) {}
+        return answer.result
     }
 
     /// Commits every append already queued, then closes the environment and releases the writer

@@ -20,8 +20,10 @@ import Glibc
     static func commit(_ seq: UInt64, through syncer: CommitSyncer, here: Bool = false) async throws -> AppendResult {
         let result = AppendResult(positions: [EventPosition(seq: seq, version: seq, isDuplicate: false)], head: head(seq))
         return try await withUnsafeThrowingContinuation { continuation in
-            syncer.submit(CommitSyncer.Group(continuations: [continuation], outcomes: [.success(result)], head: head(seq)), nothingToOverlap: here)
-        }
+            syncer.submit(
+                CommitSyncer.Group(continuations: [continuation], outcomes: [.success(.batch(result))], head: head(seq)),
+                nothingToOverlap: here)
+        }.result
     }
 
     /// Hands `syncer` a group of one caller that committed nothing (its outcome answers from what
@@ -30,8 +32,10 @@ import Glibc
         _ outcome: Result<AppendResult, LedgerError>, through syncer: CommitSyncer, here: Bool
     ) async throws -> AppendResult {
         try await withUnsafeThrowingContinuation { continuation in
-            syncer.submit(CommitSyncer.Group(continuations: [continuation], outcomes: [outcome], head: nil), nothingToOverlap: here)
-        }
+            syncer.submit(
+                CommitSyncer.Group(continuations: [continuation], outcomes: [outcome.map { .batch($0) }], head: nil),
+                nothingToOverlap: here)
+        }.result
     }
 
     /// A syncer whose every sync fails, as on a failing disk: its descriptor is a pipe's, which
@@ -94,7 +98,7 @@ import Glibc
                 try await withUnsafeThrowingContinuation { continuation in
                     let result = AppendResult(positions: [EventPosition(seq: 1, version: 1, isDuplicate: false)], head: Self.head(1))
                     syncer.submit(
-                        CommitSyncer.Group(continuations: [continuation], outcomes: [.success(result)], head: Self.head(1)),
+                        CommitSyncer.Group(continuations: [continuation], outcomes: [.success(.batch(result))], head: Self.head(1)),
                         nothingToOverlap: false)
                     handedOver.store(true, ordering: .releasing)
                 }

@@ -30,6 +30,15 @@ package struct EventIDTable {
         mask = 0
     }
 
+    /// An empty table with room for `count` ids before it grows.
+    package init(capacity count: Int) {
+        seed = Self.seed
+        var size = 16
+        while size < count * 2 { size <<= 1 }
+        slots = Array(repeating: Slot(id: .zero, value: 0), count: size)
+        mask = size - 1
+    }
+
     @inline(__always)
     private func home(of id: EventID) -> Int { Int(truncatingIfNeeded: id.mixed(seed)) & mask }
 

@@ -40,8 +40,8 @@ final class CommitSyncer: @unchecked Sendable {
     /// A group: its callers, their outcomes (in order), and the head it committed (nil: it
     /// committed nothing).
     struct Group {
-        var continuations: [UnsafeContinuation<AppendResult, any Error>]
-        var outcomes: [Result<AppendResult, LedgerError>?]
+        var continuations: [UnsafeContinuation<GroupCommitWriter.Answer, any Error>]
+        var outcomes: [Result<GroupCommitWriter.Answer, LedgerError>?]
         var head: LogHead?
     }
 

@@ -24,12 +24,27 @@ final class GroupCommitWriter: @unchecked Sendable {
         /// Resumed exactly once: by the writer thread with the request's outcome once its
         /// transaction is decided, or by ``submit(_:)`` when the writer has stopped. (Unsafe, not checked: a checked continuation costs an
         /// allocation per append on this hot path, and the writer's code is the only resumer.)
-        var continuation: UnsafeContinuation<AppendResult, any Error>
+        var continuation: UnsafeContinuation<Answer, any Error>
 
         var eventCount: Int {
             switch appended {
             case .one: 1
             case .batch(let events, _): events.count
+            }
+        }
+    }
+
+    /// The writer's answer to a request. For one event it is the event's position alone: its
+    /// caller makes the ``AppendResult`` and its array, so that the array is allocated and freed
+    /// on the caller's thread, not on this one's (which is every append's).
+    enum Answer {
+        case one(EventPosition, head: LogHead)
+        case batch(AppendResult)
+
+        var result: AppendResult {
+            switch self {
+            case .one(let position, let head): AppendResult(positions: [position], head: head)
+            case .batch(let result): result
             }
         }
     }
@@ -167,8 +182,8 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// retried; a full map grows and the whole batch is retried; a failed commit fails all.
     /// Returns each request's outcome, in batch order, and the head committed (nil: nothing was);
     /// the caller resumes them once the commit is durable.
-    private func commit(_ batch: [Request]) -> (outcomes: [Result<AppendResult, LedgerError>?], committedHead: LogHead?) {
-        var outcomes = [Result<AppendResult, LedgerError>?](repeating: nil, count: batch.count)
+    private func commit(_ batch: [Request]) -> (outcomes: [Result<Answer, LedgerError>?], committedHead: LogHead?) {
+        var outcomes = [Result<Answer, LedgerError>?](repeating: nil, count: batch.count)
         var excluded = Set<Int>()
         var committedHead: LogHead?
         var blocked = false
@@ -264,7 +279,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     /// request is retried; any other error fails that request alone and the rest are retried.
     /// False when nothing can be retried (the map cannot grow: every request has failed).
     private func retryAfterFailedWrite(
-        of index: Int, _ error: LedgerError, excluded: inout Set<Int>, outcomes: inout [Result<AppendResult, LedgerError>?]
+        of index: Int, _ error: LedgerError, excluded: inout Set<Int>, outcomes: inout [Result<Answer, LedgerError>?]
     ) -> Bool {
         if error.code == .mapFull {
             do {
@@ -291,14 +306,14 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     /// Plans and writes one append: whole, or range by range as its caller delivers them.
-    private func write(_ request: Request, _ transaction: inout WriteTransaction) throws(WriteFailure) -> AppendResult {
+    private func write(_ request: Request, _ transaction: inout WriteTransaction) throws(WriteFailure) -> Answer {
         switch request.appended {
         case .one(let template, let stream, let id, let occurredAt):
             return try writeOne(template, stream: stream, id: id, occurredAt: occurredAt, request.expectations, &transaction)
         case .batch(let events, let templates):
             if let feed = request.feed {
                 precondition(request.expectations.isEmpty, "an append with expected versions is taken whole")
-                return try writeInRanges(events, templates, feed, &transaction)
+                return .batch(try writeInRanges(events, templates, feed, &transaction))
             }
             let range = events.indices
             let plan = try plan(events, range: range, templates: templates, request.expectations, isFirstRange: true, &transaction)
@@ -309,7 +324,7 @@ final class GroupCommitWriter: @unchecked Sendable {
                 throw .interrupted(error)
             }
             transaction.wrote(plan.lastVersions)
-            return AppendResult(positions: positions, head: transaction.head)
+            return .batch(AppendResult(positions: positions, head: transaction.head))
         }
     }
 
@@ -317,7 +332,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     private func writeOne(
         _ template: [UInt8], stream: String, id: EventID, occurredAt: LedgerTime, _ expectations: [String: ExpectedVersion],
         _ transaction: inout WriteTransaction
-    ) throws(WriteFailure) -> AppendResult {
+    ) throws(WriteFailure) -> Answer {
         var position: EventPosition
         do {
             position = try AppendPlanner.planOne(id: id, stream: stream, expecting: expectations, in: &transaction)
@@ -333,7 +348,7 @@ final class GroupCommitWriter: @unchecked Sendable {
             }
             transaction.wrote(stream, at: position.version)
         }
-        return AppendResult(positions: [position], head: transaction.head)
+        return .one(position, head: transaction.head)
     }
 
     /// Plans and writes an append taken in ranges (``TemplateFeed``; it has no expected versions),
@@ -424,7 +439,7 @@ final class GroupCommitWriter: @unchecked Sendable {
 
     /// Resumes each caller with its outcome (nil: its request was never attempted).
     static func resume(
-        _ continuations: [UnsafeContinuation<AppendResult, any Error>], with outcomes: [Result<AppendResult, LedgerError>?]
+        _ continuations: [UnsafeContinuation<Answer, any Error>], with outcomes: [Result<Answer, LedgerError>?]
     ) {
         for (continuation, outcome) in zip(continuations, outcomes) {
             switch outcome {
@@ -436,7 +451,7 @@ final class GroupCommitWriter: @unchecked Sendable {
     }
 
     /// Marks every request that would have been committed as failed with `error`.
-    private func failAll(_ outcomes: inout [Result<AppendResult, LedgerError>?], _ error: LedgerError) {
+    private func failAll(_ outcomes: inout [Result<Answer, LedgerError>?], _ error: LedgerError) {
         for index in outcomes.indices {
             if case .failure = outcomes[index] { continue }
             outcomes[index] = .failure(error)

@@ -110,6 +110,8 @@ struct WriteTransaction: AppendPlanningContext {
     }
 
     private mutating func noteWrittenIDs() {
+        // Sized once for the whole group commit (its events were counted at `init`).
+        if idsIndexedThrough == 0 { writtenIDs = EventIDTable(capacity: min(written.capacity, 1 << 16)) }
         while idsIndexedThrough < requestStart {
             writtenIDs.insert(written[idsIndexedThrough].id, value: UInt64(idsIndexedThrough) + 1)
             idsIndexedThrough += 1
