@@ -174,7 +174,8 @@ import Testing
     }
 
     /// One id appended by many callers at once, several landing in one group commit: stored once,
-    /// and every caller is told where.
+    /// and every caller is told where. Half of them append it alone and half as a batch of one,
+    /// which reach the writer by different paths.
     @Test func oneIdAppendedConcurrently_isStoredOnce() async throws {
         let directory = try TemporaryDirectory()
         defer { directory.remove() }
@@ -184,7 +185,12 @@ import Testing
         for round in 0..<5 {
             let event = EventStoreConformance.sampleEvent(stream: "run:shared", index: 1_000 + round)
             let seqs = try await withThrowingTaskGroup(of: UInt64.self) { group in
-                for _ in 0..<50 { group.addTask { try await store.append([event]).positions[0].seq } }
+                for caller in 0..<50 {
+                    group.addTask {
+                        let result = caller.isMultiple(of: 2) ? try await store.append(event) : try await store.append([event])
+                        return result.positions[0].seq
+                    }
+                }
                 return try await group.reduce(into: Set<UInt64>()) { $0.insert($1) }
             }
             #expect(seqs.count == 1, "every caller gets the one stored seq")
