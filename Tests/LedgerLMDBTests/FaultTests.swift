@@ -141,6 +141,96 @@ import Glibc
         #expect(try reopened.verify().isIntact)
     }
 
+    /// Many single-event appenders at once fill the disk, so group commits fail while others are
+    /// queued behind them: every failure is a clear `diskFull`, every acknowledged event is stored
+    /// at the seq it was given and nothing else is, stream versions stay gap-free, and once there is
+    /// room again the same store appends again from the head it really has.
+    @Test(.enabled(if: TmpfsMount.isAvailable, "mounting a small tmpfs needs root"))
+    func diskFull_underConcurrentSingleAppends_failsThePlannedGroupsToo_andAppendsAgainOnceThereIsRoom() async throws {
+        let mount = try TmpfsMount(sizeBytes: 1 << 20)
+        defer { mount.unmount() }
+        let path = mount.path + "/ledger"
+        let store = try LMDBEventStore.open(at: path, options: LMDBOptions(mapSizeBytes: 1 << 26))
+        defer { store.close() }
+        let appenders = 64
+        let outcomes = await withTaskGroup(of: [(ProposedEvent, Result<AppendResult, LedgerError>)].self) { group in
+            for appender in 0..<appenders {
+                group.addTask {
+                    var outcomes: [(ProposedEvent, Result<AppendResult, LedgerError>)] = []
+                    var failures = 0
+                    for index in 0..<2_000 {
+                        let event = EventStoreConformance.sampleEvent(stream: "run:r\(appender)", index: appender * 100_000 + index)
+                        do {
+                            outcomes.append((event, .success(try await store.append(event))))
+                        } catch let error as LedgerError {
+                            outcomes.append((event, .failure(error)))
+                            failures += 1
+                            if failures == 3 { break }
+                        } catch {
+                            Issue.record("an append failed with \(error), not a LedgerError")
+                        }
+                    }
+                    return outcomes
+                }
+            }
+            var all: [(ProposedEvent, Result<AppendResult, LedgerError>)] = []
+            for await outcomes in group { all += outcomes }
+            return all
+        }
+        var acknowledged: [EventID: UInt64] = [:]
+        var failures: [LedgerError] = []
+        for (event, outcome) in outcomes {
+            switch outcome {
+            case .success(let result): acknowledged[event.id] = result.positions[0].seq
+            case .failure(let error): failures.append(error)
+            }
+        }
+        #expect(!acknowledged.isEmpty)
+        #expect(!failures.isEmpty)
+        for error in failures {
+            #expect(error.code == .diskFull, "got \(error.debugDescription)")
+        }
+        // Exactly the acknowledged events are stored, each at its seq; the chain holds.
+        var stored: [EventID: UInt64] = [:]
+        try store.forEachEvent { event in
+            stored[event.id] = event.seq
+            return true
+        }
+        #expect(stored == acknowledged)
+        #expect(try store.head().seq == UInt64(acknowledged.count))
+        #expect(try store.verify().isIntact)
+
+        // Room again: single events and a batch are appended on the head the log really has.
+        try mount.resize(to: 64 << 20)
+        let head = try store.head().seq
+        let single = EventStoreConformance.sampleEvent(stream: "run:r0", index: 900_000)
+        let appended = try await store.append(single)
+        #expect(appended.positions[0].seq == head + 1)
+        let batch = (1..<4).map { EventStoreConformance.sampleEvent(stream: "run:r1", index: 900_000 + $0) }
+        let batchResult = try await store.append(batch)
+        #expect(batchResult.positions.map(\.seq) == [head + 2, head + 3, head + 4])
+        let again = try await withThrowingTaskGroup(of: AppendResult.self) { group in
+            for index in 0..<50 {
+                group.addTask {
+                    try await store.append(EventStoreConformance.sampleEvent(stream: "run:r\(index % 5)", index: 910_000 + index))
+                }
+            }
+            var results: [AppendResult] = []
+            for try await result in group { results.append(result) }
+            return results
+        }
+        #expect(Set(again.map { $0.positions[0].seq }) == Set((head + 5)...(head + 54)))
+        #expect(try store.head().seq == head + 54)
+        #expect(try store.verify().isIntact)
+        // Versions stayed exact across the failure: each stream's versions run 1, 2, 3, … with no gap.
+        var versions: [String: UInt64] = [:]
+        try store.forEachEvent { event in
+            #expect(event.version == (versions[event.stream] ?? 0) + 1, "stream \(event.stream) at seq \(event.seq)")
+            versions[event.stream] = event.version
+            return true
+        }
+    }
+
     @Test(.enabled(if: TmpfsMount.isAvailable, "mounting a small tmpfs needs root"))
     func readOnlyFileSystem_refusesWritersClearly_andServesReaders() async throws {
         let mount = try TmpfsMount(sizeBytes: 8 << 20)
