@@ -146,7 +146,7 @@ import Glibc
     /// at the seq it was given and nothing else is, stream versions stay gap-free, and once there is
     /// room again the same store appends again from the head it really has.
     @Test(.enabled(if: TmpfsMount.isAvailable, "mounting a small tmpfs needs root"))
-    func diskFull_underConcurrentSingleAppends_failsThePlannedGroupsToo_andAppendsAgainOnceThereIsRoom() async throws {
+    func diskFull_underConcurrentSingleAppends_storesExactlyTheAcknowledged_andAppendsAgainOnceThereIsRoom() async throws {
         let mount = try TmpfsMount(sizeBytes: 1 << 20)
         defer { mount.unmount() }
         let path = mount.path + "/ledger"
