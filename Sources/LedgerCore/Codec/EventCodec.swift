@@ -238,6 +238,14 @@ public enum EventCodec {
     /// Decodes a whole stored event. Throws ``LedgerError/Code/corrupted`` (or
     /// ``LedgerError/Code/unsupportedFormat``) when the bytes are not a valid encoding.
     public static func decode(_ bytes: UnsafeRawBufferPointer) throws(LedgerError) -> RecordedEvent {
+        var strings = DecodedStrings.disabled
+        return try decode(bytes, strings: &strings)
+    }
+
+    /// ``decode(_:)`` for one of many events of a scan: the short strings the scan has decoded
+    /// already are taken from `strings` rather than made again (``DecodedStrings``).
+    package static func decode(_ bytes: UnsafeRawBufferPointer, strings: inout DecodedStrings) throws(LedgerError) -> RecordedEvent {
+        defer { strings.eventDecoded() }
         var reader = ByteReader(bytes)
         // The smallest valid event: one-byte stream and type (each after its u16 length), an
         // empty payload (its u32 length) and the hash.
@@ -271,18 +279,18 @@ public enum EventCodec {
             // string in it) when it is returned.
             let causation = try reader.readID(ifPresent: presence & causationBit)
             let correlation = try reader.readID(ifPresent: presence & correlationBit)
-            let stream = try reader.readString()
-            let type = try reader.readString()
-            let agent = try reader.readString(ifPresent: presence & (1 << 0))
-            let client = try reader.readString(ifPresent: presence & (1 << 1))
-            let project = try reader.readString(ifPresent: presence & (1 << 2))
-            let task = try reader.readString(ifPresent: presence & (1 << 3))
-            let run = try reader.readString(ifPresent: presence & (1 << 4))
-            let model = try reader.readString(ifPresent: presence & (1 << 5))
-            let vendor = try reader.readString(ifPresent: presence & (1 << 6))
-            let environment = try reader.readString(ifPresent: presence & (1 << 7))
-            let owner = try reader.readString(ifPresent: presence & (1 << 8))
-            let metadata = try reader.readMetadata(count: Int(metadataCount))
+            let stream = try reader.readString(&strings)
+            let type = try reader.readString(&strings)
+            let agent = try reader.readString(ifPresent: presence & (1 << 0), &strings)
+            let client = try reader.readString(ifPresent: presence & (1 << 1), &strings)
+            let project = try reader.readString(ifPresent: presence & (1 << 2), &strings)
+            let task = try reader.readString(ifPresent: presence & (1 << 3), &strings)
+            let run = try reader.readString(ifPresent: presence & (1 << 4), &strings)
+            let model = try reader.readString(ifPresent: presence & (1 << 5), &strings)
+            let vendor = try reader.readString(ifPresent: presence & (1 << 6), &strings)
+            let environment = try reader.readString(ifPresent: presence & (1 << 7), &strings)
+            let owner = try reader.readString(ifPresent: presence & (1 << 8), &strings)
+            let metadata = try reader.readMetadata(count: Int(metadataCount), &strings)
             let payload = try reader.readPayload()
             guard reader.offset + hashBytes == bytes.count else {
                 throw LedgerError(.corrupted, "event \(seq) has \(bytes.count - reader.offset - hashBytes) stray bytes")
@@ -408,16 +416,26 @@ struct ByteReader {
     }
 
     /// A `u16`-length-prefixed UTF-8 string. Invalid UTF-8 is repaired (U+FFFD) as
-    /// `String(decoding:as:)` does. The bytes are copied straight into the new string, which
-    /// holds up to 15 bytes inline, without allocating.
+    /// `String(decoding:as:)` does. A short one comes from `strings` when it has it (see
+    /// ``DecodedStrings``).
     @inline(__always)
-    mutating func readString() throws(LedgerError) -> String {
+    mutating func readString(_ strings: inout DecodedStrings) throws(LedgerError) -> String {
         let count = Int(try checkedRead() as UInt16)
         guard offset + count <= bytes.count else { throw truncated() }
         guard count > 0 else { return "" }
         let source = bytes.baseAddress! + offset
-        offset += count
-        return String(unsafeUninitializedCapacity: count) { utf8 in
+        defer { offset += count }
+        if count <= DecodedStrings.byteCountMax, strings.isEnabled, offset + 16 <= bytes.count {
+            return strings.string(at: source, count: count)
+        }
+        return Self.makeString(source, count: count)
+    }
+
+    /// The string of `count` stored bytes, copied straight into the new string, which holds up to
+    /// 15 bytes inline, without allocating.
+    @inline(__always)
+    static func makeString(_ source: UnsafeRawPointer, count: Int) -> String {
+        String(unsafeUninitializedCapacity: count) { utf8 in
             UnsafeMutableRawPointer(utf8.baseAddress!).copyMemory(from: source, byteCount: count)
             return count
         }
@@ -425,19 +443,19 @@ struct ByteReader {
 
     /// The next string if `present` is non-zero (a presence bit), else nil.
     @inline(__always)
-    mutating func readString(ifPresent present: UInt16) throws(LedgerError) -> String? {
-        present != 0 ? try readString() : nil
+    mutating func readString(ifPresent present: UInt16, _ strings: inout DecodedStrings) throws(LedgerError) -> String? {
+        present != 0 ? try readString(&strings) : nil
     }
 
     /// `count` metadata key/value pairs; a repeated key keeps its last value. No allocation
     /// when `count` is 0.
     @inline(__always)
-    mutating func readMetadata(count: Int) throws(LedgerError) -> [String: String] {
+    mutating func readMetadata(count: Int, _ strings: inout DecodedStrings) throws(LedgerError) -> [String: String] {
         guard count > 0 else { return [String: String]() }
         var metadata = [String: String](minimumCapacity: count)
         for _ in 0..<count {
-            let key = try readString()
-            metadata[key] = try readString()
+            let key = try readString(&strings)
+            metadata[key] = try readString(&strings)
         }
         return metadata
     }
