@@ -101,9 +101,7 @@ public final class LMDBEventStore: EventStore {
     // MARK: Writing
 
     public func append(_ events: [ProposedEvent], expecting expectations: [String: ExpectedVersion]) async throws -> AppendResult {
-        guard let writer else {
-            throw LedgerError(.readOnly, "the ledger at \(path) is open read-only")
-        }
+        let writer = try openWriter()
         // Checked and encoded here, by the caller, not the writer.
         var encoder = try AppendPlanner.BatchEncoder(events)
         if events.count >= 2 * TemplateFeed.rangeEventCount, expectations.isEmpty {
@@ -139,9 +137,7 @@ public final class LMDBEventStore: EventStore {
     /// fields it plans by, not the event.
     @discardableResult
     public func append(_ event: ProposedEvent, expecting expected: ExpectedVersion) async throws -> AppendResult {
-        guard let writer else {
-            throw LedgerError(.readOnly, "the ledger at \(path) is open read-only")
-        }
+        let writer = try openWriter()
         let template = try AppendPlanner.validatedTemplate(of: event)
         let appended = GroupCommitWriter.Appended.one(
             template: template, stream: event.stream, id: event.id, occurredAt: event.occurredAt)
@@ -153,6 +149,12 @@ public final class LMDBEventStore: EventStore {
         // not on the writer's.
         withExtendedLifetime(template) {}
         return answer.result
+    }
+
+    /// The writer, or the error an append on a read-only ledger gets.
+    private func openWriter() throws(LedgerError) -> GroupCommitWriter {
+        guard let writer else { throw LedgerError(.readOnly, "the ledger at \(path) is open read-only") }
+        return writer
     }
 
     /// Commits every append already queued, then closes the environment and releases the writer

@@ -8,13 +8,14 @@
 /// in its slot. The same bytes always give the same string, so the decoded events are exactly
 /// those decoded without it.
 ///
-/// One per scan, on one thread. It starts keeping strings once its scan has decoded
-/// ``eventsBeforeKeeping`` events, so that a short read allocates nothing; ``disabled`` never does.
+/// One per scan, on one thread. Its table (4,096 slots, 128 KiB) is made only once its scan has
+/// decoded ``eventsBeforeKeeping`` events, so that a short read does not pay for making and freeing
+/// it. ``disabled`` never makes it.
 package struct DecodedStrings {
     /// Strings up to this many bytes are kept (Swift's inline small-string capacity).
     package static let byteCountMax = 15
     /// Events a scan decodes before its table is made.
-    package static let eventsBeforeKeeping = 64
+    package static let eventsBeforeKeeping = 512
 
     private var table: Table?
     /// Events still to decode before the table is made; 0 when it is made, or never will be.

@@ -337,7 +337,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         do {
             position = try AppendPlanner.planOne(id: id, stream: stream, expecting: expectations, in: &transaction)
         } catch {
-            throw .refused(error as? LedgerError ?? LedgerError(.storage, "\(error)"))
+            throw .refused(Self.ledgerError(error))
         }
         if !position.isDuplicate {
             do throws(LedgerError) {
@@ -424,7 +424,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         do {
             return try AppendPlanner.plan(events, range: range, streams: templates.streams, expecting: expectations, in: &transaction)
         } catch {
-            let failure = error as? LedgerError ?? LedgerError(.storage, "\(error)")
+            let failure = Self.ledgerError(error)
             throw isFirstRange ? .refused(failure) : .interrupted(failure)
         }
     }
@@ -435,6 +435,11 @@ final class GroupCommitWriter: @unchecked Sendable {
         let started = RangeHasher()
         hasher = started
         return started
+    }
+
+    /// The planner's error as the ``LedgerError`` a caller gets (it throws nothing else).
+    private static func ledgerError(_ error: any Error) -> LedgerError {
+        error as? LedgerError ?? LedgerError(.storage, "\(error)")
     }
 
     /// Resumes each caller with its outcome (nil: its request was never attempted).
