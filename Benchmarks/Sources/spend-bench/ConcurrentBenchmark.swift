@@ -57,6 +57,7 @@ enum ConcurrentBenchmark {
         }
         let store = try LMDBEventStore.open(at: path, options: LMDBOptions(durability: .fsync))
         let bytesBefore = writtenBytes()
+        let threadsBefore = ThreadCPU.snapshot()
         let cpuStart = processCPUNanos()
         let start = monotonicNanos()
         let samples = try await withThrowingTaskGroup(of: [UInt64].self) { group in
@@ -86,6 +87,7 @@ enum ConcurrentBenchmark {
         let wall = monotonicNanos() - start
         let cpu = processCPUNanos() - cpuStart
         let bytes = writtenBytes() - bytesBefore
+        let threads = ThreadCPU.usage(from: threadsBefore, to: ThreadCPU.snapshot())
         let head = try store.head()
         store.close()
         let events = tasks * appendsPerTask
@@ -96,6 +98,7 @@ enum ConcurrentBenchmark {
             seconds: Double(wall) / 1e9, latencies: Latencies(samples))
         figure.cpuNanos = cpu
         figure.writeBytes = bytes
+        figure.threadCPU = threads
         figure.note = "\(Format.count(transactions)) group commits, mean \(Format.count(events / max(transactions, 1))) events each"
         return (figure, transactions)
     }

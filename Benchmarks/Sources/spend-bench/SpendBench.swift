@@ -49,6 +49,7 @@ struct CommonOptions: ParsableArguments {
         Workload.binaryPayload = binaryPayload
         print("ledgers under \(dir); \(ProcessInfo.processInfo.activeProcessorCount) cores; events over \(Workload.streamCount) streams; \(binaryPayload ? "binary" : "JSON") usage payloads")
         print("load average at start: \(Load.average())")
+        CPUProbe.print("at start")
         print("")
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let report = Report(markdown: markdown)
@@ -56,6 +57,7 @@ struct CommonOptions: ParsableArguments {
         try await body(report)
         report.printSummary()
         print("load average at end: \(Load.average())")
+        CPUProbe.print("at end")
         print(String(format: "total time %.1f s", Double(monotonicNanos() - began) / 1e9))
     }
 }
@@ -69,7 +71,9 @@ extension SpendBench {
         func run() async throws {
             try await options.run("all") { report in
                 try await AppendBenchmarks.run(scratch: options.scratch, quick: options.quick, report: report)
+                CPUProbe.print("before the concurrent appenders")
                 try await ConcurrentBenchmark.run(scratch: options.scratch, quick: options.quick, report: report)
+                CPUProbe.print("before the replays")
                 try await ReadBenchmarks.runReplay(scratch: options.scratch, quick: options.quick, report: report)
                 try await ReadBenchmarks.runLookup(
                     scratch: options.scratch, quick: options.quick, keepLog: options.keepLog, withReplay: true,

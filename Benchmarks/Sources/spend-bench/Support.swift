@@ -1,4 +1,5 @@
 import Foundation
+import LedgerCore
 
 #if canImport(Glibc)
 import Glibc
@@ -96,6 +97,8 @@ struct Figure: Sendable {
     var cpuNanos: UInt64?
     /// Bytes written with `write`-family calls during the measured work, when measured.
     var writeBytes: Int?
+    /// CPU time by thread name from the first append to the last (``ThreadCPU``), when measured.
+    var threadCPU: ThreadCPU.Usage?
 
     /// CPU microseconds per event, when measured.
     var cpuMicrosPerEvent: Double? { cpuNanos.map { Double($0) / 1_000 / Double(Swift.max(events, 1)) } }
@@ -271,6 +274,7 @@ enum Format {
         if let cpu = f.cpuMicrosPerEvent { text += String(format: ", cpu %.2f µs/event", cpu) }
         if let bytes = f.writeBytesPerEvent { text += String(format: ", wrote %.0f B/event", bytes) }
         if let note = f.note { text += " (\(note))" }
+        if let threads = f.threadCPU { text += "\n           cpu by thread: " + threads.describe(perEventOf: f.events) }
         return text
     }
 }
@@ -355,4 +359,102 @@ struct Scratch: Sendable {
 struct BenchError: Error, CustomStringConvertible {
     var description: String
     init(_ description: String) { self.description = description }
+}
+
+// MARK: - The machine's speed
+
+/// A fixed piece of CPU work timed at the start and end of a run, and between `all`'s groups:
+/// validating, encoding and chain-hashing the same 20,000 events into one reused buffer (the
+/// store's per-event CPU work without LMDB and without allocating), best of five after one warm-up
+/// round. On a shared VM the same work takes noticeably longer when the host runs something
+/// beside it, and the durable figures follow; two runs are comparable only when their probes are.
+enum CPUProbe {
+    private static let events = Workload.batch(from: 0, count: 20_000)
+
+    /// Nanoseconds per event for the fixed work.
+    static func nanosPerEvent() -> Double {
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 8)
+        defer { buffer.deallocate() }
+        var best = UInt64.max
+        var previous = ChainHash.genesis
+        for round in 0..<6 {
+            let start = monotonicNanos()
+            for (index, event) in events.enumerated() {
+                try! EventCodec.validate(event)
+                let size = EventCodec.encodedSize(of: event)
+                previous = EventCodec.encode(
+                    event, seq: UInt64(index + 1), version: 1, recordedAt: LedgerTime(nanosecondsSinceEpoch: 1),
+                    previous: previous, into: UnsafeMutableRawBufferPointer(rebasing: buffer[0..<size]))
+            }
+            let took = monotonicNanos() - start
+            if round > 0 { best = min(best, took) }  // the first round warms the caches
+        }
+        precondition(previous != ChainHash.genesis, "the probe hashes every event")
+        return Double(best) / Double(events.count)
+    }
+
+    /// Prints the probe, labelled `when`.
+    static func print(_ when: String) {
+        Swift.print(
+            String(
+                format: "cpu probe %@: %.0f ns/event (validate, encode and chain-hash 20,000 events; best of 5)", when,
+                nanosPerEvent()))
+    }
+}
+
+// MARK: - CPU by thread
+
+/// CPU time of this process's threads, by name: the store's threads (`ledger-writer`,
+/// `ledger-syncer`, `ledger-hasher`, `ledger-indexer`), Swift's task pool and the harness's main
+/// thread. Read from `/proc/self/task/*/comm` and `schedstat` (nanoseconds on the CPU), so that a
+/// figure says which thread its CPU went to without a profiler.
+enum ThreadCPU {
+    /// CPU nanoseconds by thread id, with each thread's name.
+    struct Snapshot {
+        var threads: [Int: (name: String, nanos: UInt64)] = [:]
+    }
+
+    /// CPU nanoseconds by thread name, between two snapshots.
+    struct Usage: Sendable {
+        var nanosByName: [(name: String, nanos: UInt64)]
+
+        /// `name µs/event` for each thread that used at least 1 % of the total, busiest first.
+        func describe(perEventOf events: Int) -> String {
+            let total = nanosByName.reduce(0) { $0 + $1.nanos }
+            return nanosByName.filter { $0.nanos * 100 >= total }
+                .map { String(format: "%@ %.2f", $0.name as NSString, Double($0.nanos) / 1_000 / Double(Swift.max(events, 1))) }
+                .joined(separator: ", ") + " µs/event"
+        }
+    }
+
+    static func snapshot() -> Snapshot {
+        var snapshot = Snapshot()
+        guard let tids = try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task") else { return snapshot }
+        for tid in tids {
+            guard let id = Int(tid),
+                let name = try? String(contentsOfFile: "/proc/self/task/\(tid)/comm", encoding: .utf8),
+                let schedstat = try? String(contentsOfFile: "/proc/self/task/\(tid)/schedstat", encoding: .utf8),
+                let nanos = schedstat.split(separator: " ").first.flatMap({ UInt64($0) })
+            else { continue }
+            snapshot.threads[id] = (Self.label(name.trimmingCharacters(in: .whitespacesAndNewlines)), nanos)
+        }
+        return snapshot
+    }
+
+    /// What each named thread (threads of one name summed) used from `before` to `after`.
+    static func usage(from before: Snapshot, to after: Snapshot) -> Usage {
+        var byName: [String: UInt64] = [:]
+        for (id, thread) in after.threads {
+            let earlier = before.threads[id].map { $0.nanos } ?? 0
+            byName[thread.name, default: 0] += thread.nanos - Swift.min(earlier, thread.nanos)
+        }
+        return Usage(nanosByName: byName.map { ($0.key, $0.value) }.sorted { $0.nanos > $1.nanos })
+    }
+
+    /// Swift's pool threads are named after their dispatch queue, cut to 15 bytes.
+    private static func label(_ comm: String) -> String {
+        if comm.hasSuffix("default-qos") || comm.hasSuffix("qos.overcommit") { return "task pool" }
+        if comm == "spend-bench" { return "main" }
+        return comm
+    }
 }

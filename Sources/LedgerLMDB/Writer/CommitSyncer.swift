@@ -61,9 +61,7 @@ final class CommitSyncer: @unchecked Sendable {
         self.descriptor = descriptor
         self.path = path
         self.notifier = notifier
-        let thread = Thread { [self] in run() }
-        thread.name = "spendledger-syncer"
-        thread.start()
+        LedgerThreads.start(named: "ledger-syncer") { [self] in run() }
     }
 
     /// The error of a failed sync, after which no append can be acknowledged.

@@ -93,9 +93,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         case .noSync:
             syncer = nil
         }
-        let thread = Thread { [self] in run() }
-        thread.name = "spendledger-writer"
-        thread.start()
+        LedgerThreads.start(named: "ledger-writer") { [self] in run() }
     }
 
     /// Queues an append; the continuation resumes once its transaction is durable (or failed).

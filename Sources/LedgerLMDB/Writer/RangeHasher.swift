@@ -46,9 +46,7 @@ final class RangeHasher: @unchecked Sendable {
     private var stopped = false
 
     init() {
-        let thread = Thread { [self] in run() }
-        thread.name = "spendledger-hasher"
-        thread.start()
+        LedgerThreads.start(named: "ledger-hasher") { [self] in run() }
     }
 
     /// Queues a range; its hashes come from ``hashes(of:)``.

@@ -323,9 +323,7 @@ private final class FoldHelper: @unchecked Sendable {
 
     init(feed: LogReader.Feed) {
         self.feed = feed
-        let thread = Thread { [self] in run() }
-        thread.name = "spendledger-fold"
-        thread.start()
+        LedgerThreads.start(named: "ledger-fold") { [self] in run() }
     }
 
     func start(_ batch: UnsafeBufferPointer<UnsafeRawBufferPointer>) {
