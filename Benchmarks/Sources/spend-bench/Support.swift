@@ -171,6 +171,9 @@ final class Report {
             line += "  | target \(target.text): \(target.isMet(row.figure) ? "met" : "NOT MET")"
         }
         print(line)
+        if let threads = row.figure.threadCPU {
+            print("           cpu by thread: " + threads.describe(perEventOf: row.figure.events))
+        }
     }
 
     /// The table of every row, then peak memory.
@@ -274,7 +277,6 @@ enum Format {
         if let cpu = f.cpuMicrosPerEvent { text += String(format: ", cpu %.2f µs/event", cpu) }
         if let bytes = f.writeBytesPerEvent { text += String(format: ", wrote %.0f B/event", bytes) }
         if let note = f.note { text += " (\(note))" }
-        if let threads = f.threadCPU { text += "\n           cpu by thread: " + threads.describe(perEventOf: f.events) }
         return text
     }
 }

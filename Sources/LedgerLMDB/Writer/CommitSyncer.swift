@@ -61,7 +61,11 @@ final class CommitSyncer: @unchecked Sendable {
         self.descriptor = descriptor
         self.path = path
         self.notifier = notifier
-        LedgerThreads.start(named: "ledger-syncer") { [self] in run() }
+        let thread = Thread { [self] in
+            Thread.current.name = "ledger-syncer"  // named by itself: on Linux, naming a Thread before it starts names nothing
+            run()
+        }
+        thread.start()
     }
 
     /// The error of a failed sync, after which no append can be acknowledged.

@@ -93,7 +93,11 @@ final class GroupCommitWriter: @unchecked Sendable {
         case .noSync:
             syncer = nil
         }
-        LedgerThreads.start(named: "ledger-writer") { [self] in run() }
+        let thread = Thread { [self] in
+            Thread.current.name = "ledger-writer"  // named by itself: on Linux, naming a Thread before it starts names nothing
+            run()
+        }
+        thread.start()
     }
 
     /// Queues an append; the continuation resumes once its transaction is durable (or failed).

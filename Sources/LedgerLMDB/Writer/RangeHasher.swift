@@ -46,7 +46,11 @@ final class RangeHasher: @unchecked Sendable {
     private var stopped = false
 
     init() {
-        LedgerThreads.start(named: "ledger-hasher") { [self] in run() }
+        let thread = Thread { [self] in
+            Thread.current.name = "ledger-hasher"  // named by itself: on Linux, naming a Thread before it starts names nothing
+            run()
+        }
+        thread.start()
     }
 
     /// Queues a range; its hashes come from ``hashes(of:)``.

@@ -323,7 +323,11 @@ private final class FoldHelper: @unchecked Sendable {
 
     init(feed: LogReader.Feed) {
         self.feed = feed
-        LedgerThreads.start(named: "ledger-fold") { [self] in run() }
+        let thread = Thread { [self] in
+            Thread.current.name = "ledger-fold"  // named by itself: on Linux, naming a Thread before it starts names nothing
+            run()
+        }
+        thread.start()
     }
 
     func start(_ batch: UnsafeBufferPointer<UnsafeRawBufferPointer>) {

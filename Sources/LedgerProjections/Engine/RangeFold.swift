@@ -312,10 +312,12 @@ private final class RangeWorker: @unchecked Sendable {
         self.through = through
         self.boundaryEvery = boundaryEvery
         reached = from - 1
-        LedgerThreads.start(named: "ledger-range") { [self] in
+        let thread = Thread { [self] in
+            Thread.current.name = "ledger-range"  // named by itself: on Linux, naming a Thread before it starts names nothing
             run()
             done.signal()
         }
+        thread.start()
     }
 
     /// Asks the helper to stop early (the fold failed).
