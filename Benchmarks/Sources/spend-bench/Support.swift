@@ -171,7 +171,7 @@ final class Report {
             line += "  | target \(target.text): \(target.isMet(row.figure) ? "met" : "NOT MET")"
         }
         print(line)
-        if let threads = row.figure.threadCPU {
+        if let threads = row.figure.threadCPU, !threads.nanosByName.isEmpty {  // empty without /proc
             print("           cpu by thread: " + threads.describe(perEventOf: row.figure.events))
         }
     }
@@ -438,7 +438,8 @@ enum ThreadCPU {
                 let schedstat = try? String(contentsOfFile: "/proc/self/task/\(tid)/schedstat", encoding: .utf8),
                 let nanos = schedstat.split(separator: " ").first.flatMap({ UInt64($0) })
             else { continue }
-            snapshot.threads[id] = (Self.label(name.trimmingCharacters(in: .whitespacesAndNewlines)), nanos)
+            let label = id == Int(getpid()) ? "main" : Self.label(name.trimmingCharacters(in: .whitespacesAndNewlines))
+            snapshot.threads[id] = (label, nanos)
         }
         return snapshot
     }
@@ -455,8 +456,6 @@ enum ThreadCPU {
 
     /// Swift's pool threads are named after their dispatch queue, cut to 15 bytes.
     private static func label(_ comm: String) -> String {
-        if comm.hasSuffix("default-qos") || comm.hasSuffix("qos.overcommit") { return "task pool" }
-        if comm == "spend-bench" { return "main" }
-        return comm
+        comm.hasSuffix("default-qos") || comm.hasSuffix("qos.overcommit") ? "task pool" : comm
     }
 }

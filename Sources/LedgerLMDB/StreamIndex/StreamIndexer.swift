@@ -47,11 +47,7 @@ final class StreamIndexer: @unchecked Sendable {
         self.index = index
         self.logger = logger
         self.tail = StreamTail(indexed: head.seq)
-        let thread = Thread { [self] in
-            Thread.current.name = "ledger-indexer"  // named by itself: on Linux, naming a Thread before it starts names nothing
-            run()
-        }
-        thread.start()
+        LedgerThreads.start(named: "ledger-indexer") { [self] in run() }
     }
 
     /// Indexes everything pending, ends the thread, then syncs the index (a clean close leaves no

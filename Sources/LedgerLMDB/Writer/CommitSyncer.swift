@@ -61,11 +61,7 @@ final class CommitSyncer: @unchecked Sendable {
         self.descriptor = descriptor
         self.path = path
         self.notifier = notifier
-        let thread = Thread { [self] in
-            Thread.current.name = "ledger-syncer"  // named by itself: on Linux, naming a Thread before it starts names nothing
-            run()
-        }
-        thread.start()
+        LedgerThreads.start(named: "ledger-syncer") { [self] in run() }
     }
 
     /// The error of a failed sync, after which no append can be acknowledged.

@@ -93,11 +93,7 @@ final class GroupCommitWriter: @unchecked Sendable {
         case .noSync:
             syncer = nil
         }
-        let thread = Thread { [self] in
-            Thread.current.name = "ledger-writer"  // named by itself: on Linux, naming a Thread before it starts names nothing
-            run()
-        }
-        thread.start()
+        LedgerThreads.start(named: "ledger-writer") { [self] in run() }
     }
 
     /// Queues an append; the continuation resumes once its transaction is durable (or failed).

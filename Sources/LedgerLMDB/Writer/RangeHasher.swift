@@ -46,11 +46,7 @@ final class RangeHasher: @unchecked Sendable {
     private var stopped = false
 
     init() {
-        let thread = Thread { [self] in
-            Thread.current.name = "ledger-hasher"  // named by itself: on Linux, naming a Thread before it starts names nothing
-            run()
-        }
-        thread.start()
+        LedgerThreads.start(named: "ledger-hasher") { [self] in run() }
     }
 
     /// Queues a range; its hashes come from ``hashes(of:)``.

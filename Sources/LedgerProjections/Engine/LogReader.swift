@@ -323,11 +323,7 @@ private final class FoldHelper: @unchecked Sendable {
 
     init(feed: LogReader.Feed) {
         self.feed = feed
-        let thread = Thread { [self] in
-            Thread.current.name = "ledger-fold"  // named by itself: on Linux, naming a Thread before it starts names nothing
-            run()
-        }
-        thread.start()
+        LedgerThreads.start(named: "ledger-fold") { [self] in run() }
     }
 
     func start(_ batch: UnsafeBufferPointer<UnsafeRawBufferPointer>) {

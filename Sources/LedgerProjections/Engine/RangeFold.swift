@@ -312,12 +312,10 @@ private final class RangeWorker: @unchecked Sendable {
         self.through = through
         self.boundaryEvery = boundaryEvery
         reached = from - 1
-        let thread = Thread { [self] in
-            Thread.current.name = "ledger-range"  // named by itself: on Linux, naming a Thread before it starts names nothing
+        LedgerThreads.start(named: "ledger-range") { [self] in
             run()
             done.signal()
         }
-        thread.start()
     }
 
     /// Asks the helper to stop early (the fold failed).
